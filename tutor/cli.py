@@ -1,0 +1,128 @@
+"""tutor serve | ask | plugins | models | lessons — the terminal face of the same core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import chat
+from .context import Tutor
+from .settings import Settings
+
+def _settings_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--home", type=Path, help="data dir (TUTOR_HOME)")
+    p.add_argument("--plugins-dir", type=Path, action="append", default=[],
+                   help="a folder whose .py files are plugins (repeatable)")
+    p.add_argument("--plugins", help="comma-separated allowlist of plugins to load (TUTOR_PLUGINS)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="TUTOR_DEVICE")
+    p.add_argument("--offline", choices=["auto", "yes", "no"], help="TUTOR_OFFLINE")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in {"home": args.home, "plugins": args.plugins, "device": args.device,
+                                   "offline": args.offline, "host": getattr(args, "host", None),
+                                   "port": getattr(args, "port", None)}.items() if v is not None}
+    settings = Settings(**overrides)
+    if args.plugins_dir:
+        settings.plugins_dir = [*settings.plugins_dir, *args.plugins_dir]
+    return settings
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="tutor", description="A hands-on tutor for how language models work.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the web page", epilog=_resolved(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    _settings_flags(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 7860)")
+    serve.add_argument("--mcp", action="store_true", help="also expose every tool as an MCP tool")
+
+    ask = sub.add_parser("ask", help="one chat turn in the terminal, e.g. tutor ask \"/count hello\"")
+    _settings_flags(ask)
+    ask.add_argument("message", help="what you would type in the chat")
+    ask.add_argument("--json", action="store_true", help="print the reply's structured data as JSON")
+
+    plugins = sub.add_parser("plugins", help="list loaded plugins, what they register, and failures")
+    _settings_flags(plugins)
+    plugins.add_argument("--json", action="store_true")
+
+    return top
+
+
+def _resolved() -> str:
+    try:
+        lines = [f"  {k} = {v}" for k, v in Settings().public().items()]
+    except Exception as e:  # an invalid TUTOR_* variable: say which
+        return f"Settings could not be resolved: {e}"
+    return "Resolved settings (TUTOR_* environment variables and flags override them):\n" + "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except Exception as e:
+        print(f"error: invalid settings: {e}", file=sys.stderr)
+        return 2
+    tutor = Tutor(settings)
+    if args.command == "serve":
+        return serve(tutor, args.mcp)
+    if args.command == "ask":
+        return ask(tutor, args.message, args.json)
+    if args.command == "plugins":
+        return list_plugins(tutor, args.json)
+    raise AssertionError(args.command)
+
+
+def serve(tutor: Tutor, mcp: bool = False) -> int:
+    from .web import build_app
+
+    s = tutor.settings
+    print("tutor settings: " + json.dumps(s.public()), flush=True)
+    for f in tutor.registry.failures:
+        print(f"plugin {f.name} ({f.source}) failed to load: {f.error}", file=sys.stderr)
+    build_app(tutor).queue(default_concurrency_limit=8).launch(
+        server_name=s.host, server_port=s.port, mcp_server=mcp, show_error=True,
+        max_file_size=int(s.max_upload_mb * 2**20), allowed_paths=[], enable_monitoring=False)
+    return 0
+
+
+def ask(tutor: Tutor, message: str, as_json: bool) -> int:
+    reply = None
+    for reply in chat.respond(message, tutor.session("terminal")):
+        if not reply.done and not as_json:
+            print(reply.plain(), file=sys.stderr, flush=True)
+    if as_json:
+        print(json.dumps(reply.data if not reply.error else {"error": reply.text}, indent=2, ensure_ascii=False))
+    else:
+        print(reply.plain())
+    return 1 if reply.error else 0
+
+
+def list_plugins(tutor: Tutor, as_json: bool) -> int:
+    reg = tutor.registry
+    if as_json:
+        out = {"plugins": [vars(p) for p in reg.plugins],
+               "failures": [vars(f) for f in reg.failures], "clashes": reg.clashes}
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    for p in reg.plugins:
+        print(f"{p.name}  ({p.source})")
+        print(f"    hooks: {', '.join(p.hooks) or '-'}")
+        for kind, names in p.registered.items():
+            print(f"    {kind}: {', '.join(names)}")
+    for f in reg.failures:
+        print(f"FAILED {f.name}  ({f.source})\n    {f.error}")
+    for c in reg.clashes:
+        print(f"clash: {c}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""'/name args' -> ToolCall: shell-style words, typed and checked against the tool's schema.
+
+Options (`--name value`, `--flag`) and positional words come first; a parameter marked `Text`
+takes the rest of the line exactly as typed, so whitespace, newlines and quotes inside a text
+to tokenize survive. A rest that is one quoted word is unquoted (`" hello"` keeps its space).
+"""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from .tools import Param, Tool, ToolError
+
+
+@dataclass
+class ToolCall:
+    tool: Tool
+    args: dict[str, Any]
+
+
+def closest(word: str, names: Iterable[str], n: int = 3) -> list[str]:
+    names = list(names)
+    return difflib.get_close_matches(word, names, n=n, cutoff=0.5) or [
+        m for m in names if m.startswith(word[:2])][:n]
+
+
+def suggest(word: str, names: Iterable[str]) -> str:
+    near = closest(word, names)
+    return f" Did you mean {', '.join(near)}?" if near else ""
+
+
+def _words(line: str, start: int) -> Iterable[tuple[str | None, int]]:
+    """Yield (word, start) for each shell word of line[start:], `start` a position in line.
+
+    A word shlex cannot finish (an unbalanced quote) comes as (None, start): a text parameter
+    takes the raw rest from there, anything else reports the quote.
+    """
+    lexer = shlex.shlex(line[start:], posix=True, punctuation_chars=False)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    while True:
+        pos = lexer.instream.tell()
+        gap = line[start + pos:]
+        begin = start + pos + len(gap) - len(gap.lstrip())
+        try:
+            word = lexer.get_token()
+        except ValueError:  # shlex says "No closing quotation" / "No escaped character"
+            yield None, begin
+            return
+        if word is None:
+            return
+        yield word, begin
+
+
+def parse(line: str, tools: dict[str, Tool], choices: Callable[[str], list[str]],
+          max_chars: int) -> ToolCall:
+    """Parse one command line. `choices(registry)` lists the names a registry holds now."""
+    if len(line) > max_chars:
+        raise ToolError(f"That input has {len(line):,} characters; the limit is {max_chars:,}. "
+                        "Send a shorter text, or raise TUTOR_MAX_INPUT_CHARS.")
+    body = line.strip()[1:]
+    name, _, _ = body.partition(" ")
+    name = name.split("\n")[0].strip().lower()
+    if not name:
+        raise ToolError("A command starts with / and a tool name, e.g. /help.")
+    tool = tools.get(name)
+    if tool is None:
+        raise ToolError(f"There is no tool called /{name}.{suggest(name, tools)} Type /help for the list.")
+    offset = line.index(name, line.index("/")) + len(name)
+    return ToolCall(tool, _bind(tool, line, offset, choices))
+
+
+def _bind(tool: Tool, line: str, offset: int, choices: Callable[[str], list[str]]) -> dict[str, Any]:
+    options = {f"--{p.name.replace('_', '-')}": p for p in tool.params if p.option}
+    options.update({f"--{p.name}": p for p in tool.params})
+    positional = [p for p in tool.params if not p.option]
+    args: dict[str, Any] = {}
+    words = iter(_words(line, offset))
+    options_done = False
+    for word, start in words:
+        if word is None and not (positional and any(p.rest for p in positional)):
+            raise ToolError("Unbalanced quote or trailing backslash. Close the quote, or put a backslash "
+                            "before a quote you mean literally.")
+        if word is None:
+            word = line[start:].split(maxsplit=1)[0]
+        if word.startswith("--") and not options_done:
+            if word == "--":
+                options_done = True
+                continue
+            key, eq, value = word.partition("=")
+            p = options.get(key)
+            if p is None:
+                raise ToolError(f"/{tool.name} has no option {key}.{suggest(key, options)} "
+                                f"Usage: {tool.usage()}")
+            if p.type is bool and not eq:
+                args[p.name] = True
+                continue
+            if not eq:
+                nxt = next(words, None)
+                if nxt is None or nxt[0] is None:
+                    raise ToolError(f"{key} needs a value ({p.type_name}). Usage: {tool.usage()}")
+                value = nxt[0]
+            args[p.name] = convert(tool, p, value, choices)
+            continue
+        # positional words: fill the next free positional parameter
+        while positional and positional[0].name in args:
+            positional.pop(0)
+        if not positional:
+            raise ToolError(f"/{tool.name} got an extra word {word!r}. Usage: {tool.usage()}")
+        p = positional[0]
+        if p.rest:
+            args[p.name] = _rest(line, start)
+            break
+        if not p.required and _allowed(p, choices) is not None and word not in _allowed(p, choices):
+            # an optional word that is not one of its choices belongs to the next parameter
+            positional.pop(0)
+            if positional and positional[0].rest:
+                args[positional[0].name] = _rest(line, start)
+                break
+            if not positional:
+                raise ToolError(f"{word!r} is not a valid {p.name}.{suggest(word, _allowed(p, choices))} "
+                                f"Usage: {tool.usage()}")
+            p = positional[0]
+        if p.type is list:
+            args[p.name] = [word] + [w for w, _ in words if w is not None]
+            break
+        args[p.name] = convert(tool, p, word, choices)
+    for p in tool.params:
+        if p.name not in args and p.required:
+            raise ToolError(f"/{tool.name} needs {p.name.upper()}" + (f" ({p.help})" if p.help else "")
+                            + f". Usage: {tool.usage()}" + (f"  Example: {tool.example}" if tool.example else ""))
+    return args
+
+
+def _rest(line: str, start: int) -> str:
+    rest = line[start:]
+    stripped = rest.strip()
+    if stripped[:1] in "'\"" and stripped[-1:] == stripped[:1] and len(stripped) > 1:
+        try:
+            words = shlex.split(stripped)
+        except ValueError:
+            return rest
+        if len(words) == 1:
+            return words[0]
+    return rest
+
+
+def _allowed(p: Param, choices: Callable[[str], list[str]]) -> list[str] | None:
+    if p.choices is None:
+        return None
+    return list(p.choices) if isinstance(p.choices, tuple) else choices(p.choices)
+
+
+def convert(tool: Tool, p: Param, value: str, choices: Callable[[str], list[str]]) -> Any:
+    """One word -> the parameter's type, with an error naming the argument, expectation and value."""
+    want = {int: "a whole number", float: "a number", bool: "true or false"}.get(p.type)
+    try:
+        if p.type is bool:
+            low = value.lower()
+            if low not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            out: Any = low in ("true", "1", "yes")
+        elif p.type is list:
+            out = value.split(",")
+        else:
+            out = p.type(value)
+    except ValueError:
+        raise ToolError(f"--{p.name} expects {want}, but got {value!r}. Usage: {tool.usage()}") from None
+    allowed = _allowed(p, choices)
+    if allowed is not None and p.type is str and out not in allowed:
+        raise ToolError(f"{out!r} is not a valid {p.name}.{suggest(out, allowed)} "
+                        f"Choose one of: {', '.join(allowed)}.")
+    if p.min is not None and out < p.min or p.max is not None and out > p.max:
+        lo = "" if p.min is None else f"at least {p.min:g}"
+        hi = "" if p.max is None else f"at most {p.max:g}"
+        raise ToolError(f"--{p.name} must be {' and '.join(x for x in (lo, hi) if x)}, but got {value}.")
+    return out
+
+
+def help_text(tools: dict[str, Tool], name: str | None = None) -> str:
+    """The /help reply: every tool with its summary, or one tool's parameters and example."""
+    if not name:
+        lines = ["**Tools** (type `/help NAME` for one tool's parameters):", ""]
+        lines += [f"- `/{t.name}` — {t.summary}" for t in sorted(tools.values(), key=lambda t: t.name)]
+        return "\n".join(lines)
+    tool = tools.get(name.lstrip("/").lower())
+    if tool is None:
+        raise ToolError(f"There is no tool called /{name}.{suggest(name, tools)} Type /help for the list.")
+    lines = [f"**/{tool.name}** — {tool.summary}", "", f"Usage: `{tool.usage()}`", ""]
+    if tool.description:
+        lines += [tool.description, ""]
+    rows = ["| parameter | type | default | meaning |", "|---|---|---|---|"]
+    for p in tool.params:
+        label = f"--{p.name.replace('_', '-')}" if p.option else p.name.upper()
+        default = "required" if p.required else repr(p.default)
+        kind = p.type_name + (f" (one of: {', '.join(p.choices)})" if isinstance(p.choices, tuple) else
+                              f" (one of the {p.choices})" if isinstance(p.choices, str) else "")
+        rows.append(f"| `{label}` | {kind} | {default} | {p.help} |")
+    lines += rows if tool.params else ["(no parameters)"]
+    if tool.example:
+        lines += ["", f"Example: `{tool.example}`"]
+    lines += ["", f"From plugin: {tool.plugin}"]
+    return "\n".join(lines)

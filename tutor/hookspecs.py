@@ -1,0 +1,26 @@
+"""The plugin contract: every tool, model, tokenizer and lesson folder arrives through these hooks."""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("tutor")
+hookimpl = pluggy.HookimplMarker("tutor")
+
+
+@hookspec
+def register_tools(register):
+    """Register tools: register(function, name=None, example="") or register(Tool)."""
+
+
+@hookspec
+def register_models(register):
+    """Register models the cache can load: register(ModelSpec)."""
+
+
+@hookspec
+def register_tokenizers(register):
+    """Register tokenizers /tokenize and /count can use: register(TokenizerSpec)."""
+
+
+@hookspec
+def register_lessons(register):
+    """Register a folder of lesson YAML files: register(path)."""

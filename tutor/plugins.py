@@ -1,0 +1,199 @@
+"""The plugin manager: built-ins, entry points (group "tutor"), plugin folders, one registry.
+
+Built-in tools are files in plugins/ loaded exactly like a user's --plugins-dir. Every hook
+receives a `register` callback; this module records which plugin registered what and settles
+name clashes in one place. A plugin that fails to import or whose hook raises is recorded in
+`Registry.failures` and everything else keeps working.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from . import hookspecs
+from .tools import Tool
+
+log = logging.getLogger("tutor.plugins")
+HOOKS = ("register_tools", "register_models", "register_tokenizers", "register_lessons")
+_PACKAGE = Path(__file__).parent
+
+
+def builtin_dir(kind: str) -> Path:
+    """plugins/ or lessons/: inside the installed wheel, or beside the package in a checkout."""
+    inside = _PACKAGE / "builtin" / kind
+    return inside if inside.is_dir() else _PACKAGE.parent / kind
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    source: str  # "built-in", "entry point DIST VERSION", "plugins dir PATH"
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)  # kind -> names
+
+
+@dataclass
+class PluginFailure:
+    name: str
+    source: str
+    error: str
+    traceback: str = ""
+
+
+@dataclass
+class Registry:
+    """What all plugins registered, by name."""
+
+    tools: dict[str, Tool] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    tokenizers: dict[str, Any] = field(default_factory=dict)
+    lessons: list[tuple[str, Path]] = field(default_factory=list)
+    plugins: list[PluginInfo] = field(default_factory=list)
+    failures: list[PluginFailure] = field(default_factory=list)
+    clashes: list[str] = field(default_factory=list)
+    aliases: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> alias -> name
+
+    def names(self, kind: str) -> list[str]:
+        """The names a registry holds ("tools", "models", "tokenizers"), aliases included."""
+        table = getattr(self, kind)
+        return sorted(table) + sorted(self.aliases.get(kind, {}))
+
+    def lookup(self, kind: str, name: str) -> Any | None:
+        table = getattr(self, kind)
+        return table.get(name) or table.get(self.aliases.get(kind, {}).get(name, ""))
+
+
+def _load_file(path: Path, prefix: str) -> Any:
+    name = f"{prefix}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # so dataclasses and pickling inside the plugin work
+    spec.loader.exec_module(module)
+    return module
+
+
+def _candidates(plugins_dirs: Iterable[Path], entry_points: bool) -> Iterable[tuple[str, str, Callable[[], Any]]]:
+    """(name, source, loader) for every plugin we might load, built-ins first."""
+    for path in sorted(builtin_dir("plugins").glob("*.py")):
+        if not path.name.startswith("_"):
+            yield path.stem, "built-in", lambda p=path: _load_file(p, "tutor_builtin")
+    if entry_points:
+        for ep in importlib.metadata.entry_points(group="tutor"):
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
+            yield ep.name, f"entry point {dist}", ep.load
+    for folder in plugins_dirs:
+        folder = Path(folder)
+        if not folder.is_dir():
+            yield folder.name, f"plugins dir {folder}", lambda f=folder: _raise(f"{f} is not a folder")
+            continue
+        for path in sorted(folder.glob("*.py")):
+            yield path.stem, f"plugins dir {folder}", lambda p=path: _load_file(p, "tutor_plugins_dir")
+
+
+def _raise(message: str) -> Any:
+    raise FileNotFoundError(message)
+
+
+def build_registry(plugins_dirs: Iterable[Path] = (), allow: Iterable[str] | None = None,
+                   extra: Iterable[tuple[str, Any]] = ()) -> Registry:
+    """Load every plugin and collect what it registers.
+
+    `allow` (or TUTOR_PLUGINS, comma-separated) keeps only the named plugins. `extra` adds
+    (name, module-or-object) pairs, which tests use to register plugins without files.
+    TUTOR_ENTRY_POINTS=0 skips installed plugins (the test suite sets it for isolation).
+    """
+    if allow is None and os.environ.get("TUTOR_PLUGINS"):
+        allow = [n.strip() for n in os.environ["TUTOR_PLUGINS"].split(",") if n.strip()]
+    allowed = set(allow) if allow is not None else None
+    use_eps = os.environ.get("TUTOR_ENTRY_POINTS", "1") != "0"
+    pm = pluggy.PluginManager("tutor")
+    pm.add_hookspecs(hookspecs)
+    reg = Registry()
+    sources: dict[str, str] = {}
+    loaded = [(n, s, load) for n, s, load in _candidates(plugins_dirs, use_eps)]
+    loaded += [(n, "registered in code", lambda o=o: o) for n, o in extra]
+    for name, source, load in loaded:
+        if allowed is not None and name not in allowed:
+            continue
+        if name in sources:
+            reg.clashes.append(f"plugin name {name!r} from {source} clashes with the one from "
+                               f"{sources[name]}; kept the first")
+            continue
+        try:
+            module = load()
+            pm.register(module, name=name)
+        except Exception as e:  # a broken plugin is reported, never fatal
+            reg.failures.append(PluginFailure(name, source, f"{type(e).__name__}: {e}", traceback.format_exc()))
+            log.warning("plugin %s (%s) failed to load: %s", name, source, e)
+            continue
+        sources[name] = source
+    try:
+        pm.check_pending()  # a misspelled hook name is an error, not a silent no-op
+    except pluggy.PluginValidationError as e:
+        bad = e.plugin_name if hasattr(e, "plugin_name") else str(e)
+        reg.failures.append(PluginFailure(str(bad), sources.get(str(bad), "?"), str(e)))
+        pm.unregister(name=str(bad))
+    for name, plugin in pm.list_name_plugin():
+        info = PluginInfo(name, sources[name])
+        reg.plugins.append(info)
+        for hook in HOOKS:
+            if any(impl.plugin_name == name for impl in getattr(pm.hook, hook).get_hookimpls()):
+                info.hooks.append(hook)
+    for hook in HOOKS:
+        # pluggy calls later registrations first; we want built-ins first, so reverse.
+        for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
+            _call(reg, impl, hook, sources[impl.plugin_name])
+    return reg
+
+
+def _call(reg: Registry, impl: Any, hook: str, source: str) -> None:
+    info = next(p for p in reg.plugins if p.name == impl.plugin_name)
+    kind = hook.removeprefix("register_")
+    added: list[str] = []
+
+    def register(item: Any, name: str | None = None, example: str = "") -> None:
+        if kind == "lessons":
+            reg.lessons.append((info.name, Path(item)))
+            added.append(str(item))
+            return
+        if kind == "tools" and not isinstance(item, Tool):
+            item = Tool.from_function(item, name=name, example=example)
+        key = item.name if kind in ("tools", "tokenizers") else item.id
+        table = getattr(reg, kind)
+        if key in table:
+            old = table[key]
+            keep_new = old.plugin != info.name and _builtin(reg, old.plugin) and not _builtin(reg, info.name)
+            reg.clashes.append(f"{kind[:-1]} {key!r} registered by {old.plugin} and by {info.name}; "
+                               f"kept {info.name if keep_new else old.plugin}'s")
+            if not keep_new:
+                return
+        item.plugin = info.name
+        table[key] = item
+        for alias in getattr(item, "aliases", ()):
+            reg.aliases.setdefault(kind, {})[alias] = key
+        added.append(key)
+
+    if os.environ.get("TUTOR_TRACE_HOOKS"):
+        log.warning("hook %s -> plugin %s (%s)", hook, info.name, source)
+    try:
+        impl.function(register=register)
+    except Exception as e:
+        reg.failures.append(PluginFailure(info.name, source, f"{hook} raised {type(e).__name__}: {e}",
+                                          traceback.format_exc()))
+        log.warning("plugin %s: %s raised %s", info.name, hook, e)
+    if added:
+        info.registered[kind] = added
+
+
+def _builtin(reg: Registry, plugin: str) -> bool:
+    return any(p.name == plugin and p.source == "built-in" for p in reg.plugins)

@@ -1,0 +1,44 @@
+"""One typed settings object, from TUTOR_* environment variables and CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "tutor"
+
+
+class Settings(BaseSettings):
+    """Every knob in one place. `tutor serve --help` and startup print the resolved values."""
+
+    model_config = SettingsConfigDict(env_prefix="TUTOR_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="data dir: assets, models, progress")
+    assets_dir: Path | None = Field(None, description="verified downloaded assets; default HOME/assets")
+    host: str = "127.0.0.1"
+    port: int = 7860
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    memory_budget_gb: float | None = Field(None, description="model cache budget; default: 60% of RAM or GPU memory")
+    plugins: str | None = Field(None, description="comma-separated allowlist of plugin names to load")
+    plugins_dir: list[Path] = Field(default_factory=list, description="folders whose .py files are plugins")
+    offline: Literal["auto", "yes", "no"] = Field("auto", description="skip the hub and tiktoken's download host")
+    max_input_chars: int = Field(200_000, description="longest message or text a tool accepts")
+    max_upload_mb: float = Field(10.0, description="largest file a learner can upload")
+    max_new_tokens: int = Field(512, description="most tokens one /generate may produce")
+    finetune_max_steps: int = Field(2000, description="most optimizer steps one fine-tune job may take")
+    finetune_max_minutes: float = Field(30.0, description="wall time limit of one fine-tune job")
+    finetune_concurrent_jobs: int = Field(1, description="fine-tune jobs running at once on this machine")
+
+    @property
+    def assets(self) -> Path:
+        return self.assets_dir or self.home / "assets"
+
+    def public(self) -> dict:
+        """The resolved settings as plain JSON (printed at startup, stored with saved models)."""
+        return self.model_dump(mode="json")
