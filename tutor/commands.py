@@ -168,7 +168,8 @@ def convert(tool: Tool, p: Param, value: str, choices: Callable[[str], list[str]
         else:
             out = p.type(value)
     except ValueError:
-        raise ToolError(f"--{p.name} expects {want}, but got {value!r}. Usage: {tool.usage()}") from None
+        raise ToolError(f"--{p.name.replace('_', '-')} expects {want}, but got {value!r}. "
+                        f"Usage: {tool.usage()}") from None
     allowed = _allowed(p, choices)
     if allowed is not None and p.type is str and out not in allowed:
         raise ToolError(f"{out!r} is not a valid {p.name}.{suggest(out, allowed)} "
@@ -176,7 +177,8 @@ def convert(tool: Tool, p: Param, value: str, choices: Callable[[str], list[str]
     if p.min is not None and out < p.min or p.max is not None and out > p.max:
         lo = "" if p.min is None else f"at least {p.min:g}"
         hi = "" if p.max is None else f"at most {p.max:g}"
-        raise ToolError(f"--{p.name} must be {' and '.join(x for x in (lo, hi) if x)}, but got {value}.")
+        raise ToolError(f"--{p.name.replace('_', '-')} must be {' and '.join(x for x in (lo, hi) if x)}, "
+                        f"but got {value}.")
     return out
 
 

@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any, Iterator
 
 from .commands import closest
+from .jobs import Jobs
 from .models import Cache, LoadedModel, LoadRequest, model_bytes, pick_device, pick_dtype
 from .plugins import Registry, build_registry
 from .settings import Settings
@@ -31,7 +32,8 @@ class Tutor:
     def __init__(self, settings: Settings | None = None, registry: Registry | None = None):
         self.settings = settings or Settings()
         self.registry = registry or build_registry(self.settings.plugins_dir,
-                                                   _split(self.settings.plugins))
+                                                   _split(self.settings.plugins), settings=self.settings)
+        self.jobs = Jobs()  # background work that outlives a request (tutor/jobs.py)
         budget = self.settings.memory_budget_gb
         self.cache = Cache(int(budget * 2**30) if budget else _default_budget())
         self._sessions: dict[str, Session] = {}
@@ -115,5 +117,12 @@ class Context:
         return self.tutor.tokenizer(name)
 
     def model(self, model_id: str, device: str | None = None):
-        """`with ctx.model("smollm2-135m") as lm:` lm.model, lm.tokenizer, lm.device, lm.spec."""
+        """`with ctx.model("smollm2-135m") as lm:` lm.model, lm.tokenizer, lm.device, lm.spec.
+
+        A model that belongs to another learner (spec.owner) is refused."""
+        spec = self.tutor.registry.lookup("models", model_id)
+        owner = getattr(spec, "owner", None)
+        if owner is not None and owner != self.session.learner_id:
+            raise ToolError(f"Model {model_id!r} is not yours: another learner made it and has not shared "
+                            "it. Use one of your own models or a shared one (see /models or /jobs).")
         return self.tutor.model(model_id, device)

@@ -12,8 +12,9 @@ def register_tools(register):
 
 
 @hookspec
-def register_models(register):
-    """Register models the cache can load: register(ModelSpec)."""
+def register_models(register, settings):
+    """Register models the cache can load: register(ModelSpec). `settings` (optional to accept)
+    tells where the data dir is, e.g. to rediscover models saved there."""
 
 
 @hookspec

@@ -154,6 +154,7 @@ class ModelSpec:
     sha256_verified: bool | None = None
     aliases: tuple[str, ...] = ()
     plugin: str = field(default="", compare=False)
+    owner: str | None = None  # a learner's own model (e.g. fine-tuned); None: everyone may use it
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ class PluginFailure:
 
 @dataclass
 class Registry:
-    """What all plugins registered, by name."""
+    """What all plugins registered, by name. `add_model` registers one more while running."""
 
     tools: dict[str, Tool] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=dict)
@@ -67,6 +67,11 @@ class Registry:
         """The names a registry holds ("tools", "models", "tokenizers"), aliases included."""
         table = getattr(self, kind)
         return sorted(table) + sorted(self.aliases.get(kind, {}))
+
+    def add_model(self, spec: Any, plugin: str = "runtime") -> None:
+        """Register a model while the app runs (e.g. one a learner just fine-tuned)."""
+        spec.plugin = spec.plugin or plugin
+        self.models[spec.id] = spec
 
     def lookup(self, kind: str, name: str) -> Any | None:
         table = getattr(self, kind)
@@ -105,11 +110,12 @@ def _raise(message: str) -> Any:
 
 
 def build_registry(plugins_dirs: Iterable[Path] = (), allow: Iterable[str] | None = None,
-                   extra: Iterable[tuple[str, Any]] = ()) -> Registry:
+                   extra: Iterable[tuple[str, Any]] = (), settings: Any = None) -> Registry:
     """Load every plugin and collect what it registers.
 
     `allow` (or TUTOR_PLUGINS, comma-separated) keeps only the named plugins. `extra` adds
     (name, module-or-object) pairs, which tests use to register plugins without files.
+    `settings` reaches hooks that name a `settings` argument (default: from the environment).
     TUTOR_ENTRY_POINTS=0 skips installed plugins (the test suite sets it for isolation).
     """
     if allow is None and os.environ.get("TUTOR_PLUGINS"):
@@ -152,11 +158,11 @@ def build_registry(plugins_dirs: Iterable[Path] = (), allow: Iterable[str] | Non
     for hook in HOOKS:
         # pluggy calls later registrations first; we want built-ins first, so reverse.
         for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
-            _call(reg, impl, hook, sources[impl.plugin_name])
+            _call(reg, impl, hook, sources[impl.plugin_name], settings)
     return reg
 
 
-def _call(reg: Registry, impl: Any, hook: str, source: str) -> None:
+def _call(reg: Registry, impl: Any, hook: str, source: str, settings: Any = None) -> None:
     info = next(p for p in reg.plugins if p.name == impl.plugin_name)
     kind = hook.removeprefix("register_")
     added: list[str] = []
@@ -186,7 +192,13 @@ def _call(reg: Registry, impl: Any, hook: str, source: str) -> None:
     if os.environ.get("TUTOR_TRACE_HOOKS"):
         log.warning("hook %s -> plugin %s (%s)", hook, info.name, source)
     try:
-        impl.function(register=register)
+        if "settings" in impl.argnames:  # asked for only by hooks that need it
+            if settings is None:
+                from .settings import Settings
+                settings = Settings()
+            impl.function(register=register, settings=settings)
+        else:
+            impl.function(register=register)
     except Exception as e:
         reg.failures.append(PluginFailure(info.name, source, f"{hook} raised {type(e).__name__}: {e}",
                                           traceback.format_exc()))
