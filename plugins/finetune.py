@@ -133,13 +133,16 @@ def fit(model, train_blocks, plan: Plan, device: str, stop: Callable[[], bool] =
     from transformers import get_linear_schedule_with_warmup
 
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=plan.lr, weight_decay=plan.weight_decay)
+    try:  # fused: one kernel for all parameters, as Trainer's default optimizer (adamw_torch_fused)
+        opt = torch.optim.AdamW(params, lr=plan.lr, weight_decay=plan.weight_decay, fused=True)
+    except (RuntimeError, TypeError):  # a device without the fused kernel
+        opt = torch.optim.AdamW(params, lr=plan.lr, weight_decay=plan.weight_decay)
     sched = get_linear_schedule_with_warmup(opt, 0, plan.steps)
     batches = batch_order(len(train_blocks), plan.batch_size, plan.steps * plan.grad_accum, plan.seed)
     model.train()  # dropout on while training
     tokens, seconds = 0, 0.0
     for step in range(plan.steps):
-        start, total = time.perf_counter(), 0.0
+        start, total = time.perf_counter(), 0.0  # total: a tensor until the step ends (one sync per step)
         for micro in range(plan.grad_accum):
             if stop():
                 return
@@ -147,14 +150,15 @@ def fit(model, train_blocks, plan: Plan, device: str, stop: Callable[[], bool] =
             with autocast(device):
                 loss = model(input_ids=x, labels=x).loss  # the model shifts labels by one itself
             (loss / plan.grad_accum).backward()
-            total += loss.item()
+            total = total + loss.detach()
             tokens += x.numel()
         torch.nn.utils.clip_grad_norm_(params, plan.max_grad_norm)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
+        mean = total.item() / plan.grad_accum
         seconds += time.perf_counter() - start
-        yield StepInfo(step + 1, total / plan.grad_accum, tokens, seconds)
+        yield StepInfo(step + 1, mean, tokens, seconds)
 
 
 def held_out_loss(model, blocks, device: str, batch: int = 4) -> float:
@@ -512,19 +516,20 @@ def finetune(ctx,
              *,
              file: Annotated[str | None, Arg("your .txt or .md file")] = None,
              method: Annotated[Literal["lora", "full"] | None, Arg("lora: small adapters (fast); full: every weight")] = None,
-             steps: Annotated[int, Arg("optimizer steps", min=1)] = 30,
+             steps: Annotated[int, Arg("optimizer steps", min=1)] = 20,
              lr: Annotated[float | None, Arg("learning rate (default 1e-3 LoRA / from scratch, 5e-5 full)",
                                              min=1e-7, max=1.0)] = None,
              batch_size: Annotated[int, Arg("blocks per micro-batch", min=1, max=64)] = 4,
              grad_accum: Annotated[int, Arg("micro-batches per optimizer step", min=1, max=64)] = 1,
-             block_size: Annotated[int, Arg("tokens per training block", min=8, max=2048)] = 128,
+             block_size: Annotated[int, Arg("tokens per training block", min=8, max=2048)] = 64,
              seed: Annotated[int, Arg("random seed (batch order, initialisation)", min=0)] = 0,
              from_scratch: Annotated[bool, Arg("random initial weights: watch a model learn from nothing")] = False,
              ) -> Iterator[Reply]:
     """Fine-tune a model on your own text file and watch the loss fall.
 
     Starts from smollm2-135m (real pretrained weights) with LoRA by default; `--method full` trains
-    every weight; `--from-scratch` starts from random weights (a small GPT-2, or the named model's
+    every weight (defaults: 20 steps of 4 blocks of 64 tokens, a few minutes at most on a 2-core
+    CPU); `--from-scratch` starts from random weights (a small GPT-2, or the named model's
     architecture). Shows a live loss curve, then perplexity and generations before and after, which
     weights changed, and saves the result as a new model you can use at once with /generate.
     The job keeps running if you reload the page: `/finetune status` follows it again.
@@ -637,7 +642,7 @@ def _list(ctx) -> Reply:
 
 @hookimpl
 def register_tools(register):
-    register(finetune, example="/finetune --file notes.txt --steps 30")
+    register(finetune, example="/finetune --file notes.txt --steps 20")
 
 
 @hookimpl

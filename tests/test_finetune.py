@@ -356,3 +356,19 @@ def test_jobs_queue_beyond_the_limit_and_report_bugs():
     broken = jobs.submit("ada", "k", "c", lambda job: iter([1 / 0]), limit=1)
     assert broken.wait(5).error and broken.status == "failed" and "ZeroDivisionError" in broken.result.text
     assert [j.id for j in jobs.of("ada")] == [a.id, broken.id]
+
+
+# ---- the real thing (slow: real weights) ----------------------------------------------------
+
+@pytest.mark.slow
+def test_real_smollm2_lora_learns_the_text(ask, tmp_path):
+    """SmolLM2-135M with LoRA on a repetitive text: the held-out loss falls within a few steps."""
+    p = tmp_path / "story.md"
+    p.write_text(TEXT)
+    r = ask(f"/finetune smollm2-135m --file {p} --steps 4 --block-size 64 --batch-size 2")
+    assert not r.error, r.text
+    d = r.data
+    assert d["method"] == "lora" and d["base_model"] == "smollm2-135m" and d["steps"] == 4
+    assert 0 < d["trainable_parameters"] < d["parameters"] / 100  # LoRA trains well under 1%
+    assert d["val_loss_after"] < d["val_loss_before"]
+    assert len(d["generations"]) == 2 and all(g["before"] for g in d["generations"])

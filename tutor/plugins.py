@@ -71,7 +71,7 @@ class Registry:
     def add_model(self, spec: Any, plugin: str = "runtime") -> None:
         """Register a model while the app runs (e.g. one a learner just fine-tuned)."""
         spec.plugin = spec.plugin or plugin
-        self.models[spec.id] = spec
+        self.models = {**self.models, spec.id: spec}  # a new dict: readers iterating the old one are safe
 
     def lookup(self, kind: str, name: str) -> Any | None:
         table = getattr(self, kind)
