@@ -148,7 +148,8 @@ def fit(model, train_blocks, plan: Plan, device: str, stop: Callable[[], bool] =
                 return
             x = train_blocks[batches[step * plan.grad_accum + micro]].to(device)  # (B, T)
             with autocast(device):
-                loss = model(input_ids=x, labels=x).loss  # the model shifts labels by one itself
+                # the model shifts labels by one itself; no KV cache while training (as Trainer)
+                loss = model(input_ids=x, labels=x, use_cache=False).loss
             (loss / plan.grad_accum).backward()
             total = total + loss.detach()
             tokens += x.numel()
@@ -171,7 +172,7 @@ def held_out_loss(model, blocks, device: str, batch: int = 4) -> float:
     with torch.no_grad(), autocast(device):
         for i in range(0, len(blocks), batch):
             x = blocks[i:i + batch].to(device)
-            losses.append(model(input_ids=x, labels=x).loss.item() * len(x))
+            losses.append(model(input_ids=x, labels=x, use_cache=False).loss.item() * len(x))
     model.train(was_training)
     return sum(losses) / len(blocks)
 
