@@ -10,7 +10,7 @@ halve the frames. Every number in `data` is computed from these parameters, not 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 
@@ -84,8 +84,8 @@ def _conv_out(length: int, kernel: int = 3, stride: int = 1, padding: int = 1) -
 
 
 def spectrogram(ctx, *, seconds: Annotated[float, Arg("length of the test sound, in seconds", min=0.1, max=30)] = 5.0,
-                mels: Annotated[int, Arg("mel bands: 80 (Whisper up to large-v2) or 128 (large-v3)",
-                                         choices=("80", "128"))] = 80) -> Reply:
+                mels: Annotated[Literal["80", "128"], Arg("mel bands: 80 (Whisper up to large-v2) or 128 (large-v3)")]
+                = "80") -> Reply:
     """Run Whisper's log-mel front end on a test sound and count the encoder positions for 30 s.
 
     The sound is synthetic (a rising tone with a few harmonics), labelled as such; Whisper pads

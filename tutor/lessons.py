@@ -221,6 +221,9 @@ class Source:
         return self.lines.get(loc, 1)
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # what yaml.safe_load uses, in C when available
+
+
 def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
     out = {} if out is None else out
     out.setdefault(path, node.start_mark.line + 1)
@@ -239,8 +242,14 @@ def load_file(path: Path, plugin: str = "built-in") -> tuple[Lesson | None, Sour
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        # Parse once: the node tree gives line numbers, the same loader builds the plain data
+        # (safe_load's constructor; libyaml's C parser when installed).
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            raw = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except (OSError, UnicodeDecodeError) as e:
         return None, Source(path, plugin, {}), [Problem(name, 1, f"cannot read the file: {e}")]
     except yaml.YAMLError as e:
