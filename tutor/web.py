@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from . import chat
+from . import chat, lessons
 from .context import Tutor
 from .plugins import Registry
 from .tools import Param, Reply, Span, Tool
@@ -148,7 +148,7 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1, min_width=200):
                 gr.Markdown("### Lessons", elem_id="outline-title")
-                outline = gr.Markdown("Lessons appear here.", elem_id="outline")  # noqa: F841
+                outline = gr.Markdown(lessons.outline_for(tutor, None), elem_id="outline")
             with gr.Column(scale=3, min_width=320):
                 chatbot = gr.Chatbot(elem_id="chat", height=520, label="tutor",
                                      placeholder="Type `/help`, or try `/count The cat sat on the mat`.")
@@ -172,6 +172,10 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
         events = [box.submit(turn, [box, chatbot, learner], [chatbot, box, learner]),
                   send.click(turn, [box, chatbot, learner], [chatbot, box, learner])]
         halt.click(stop, [learner], None, cancels=events)
+        # The outline follows the learner: shown on load, refreshed after every turn.
+        for event in events:
+            event.then(lambda who: lessons.outline_for(tutor, who), [learner], outline)
+        app.load(lambda who: lessons.outline_for(tutor, who), [learner], outline)
         # A plain API endpoint for clients and tests: one message in, the final reply's markdown out.
         api_in, api_out = gr.Textbox(visible=False), gr.JSON(visible=False)
         api_learner = gr.Textbox(visible=False)
