@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
+import logging
+
 import bm25s
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from .context import Session
     from .lessons import Curriculum
     from .tools import Reply
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 # A question is answered only when more than MIN_COVERAGE of its content words occur somewhere in
 # the lessons and the best passage scores at least MIN_SCORE. BM25 scores alone do not separate
