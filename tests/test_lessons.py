@@ -197,3 +197,21 @@ def test_cli_validate_reports_file_and_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{path}:9:" in out
     assert cli.main(["lessons", "validate", str(write(tmp_path / "ok", "01-ok.yaml", GOOD))]) == 0
+
+
+def test_an_option_after_the_free_text_is_reported(tmp_path, registry):
+    write(tmp_path, "01-x.yaml", GOOD + "  - run: /count r50k_base hello --tokenizer x\n  - run: /patches --size 224\n")
+    _, problems = validate(registry, [tmp_path])
+    assert problems == []  # /count has no --tokenizer option: that is text, and /patches is fine
+    from tutor.tools import Tool
+    from tutor import Text
+
+    def echo(ctx, text: Text = "", *, loud: bool = False):
+        """Echo."""
+    registry.tools["echo-test"] = Tool.from_function(echo, name="echo-test")
+    try:
+        write(tmp_path, "01-x.yaml", GOOD + "  - run: /echo-test hi there --loud\n")
+        _, problems = validate(registry, [tmp_path])
+        assert len(problems) == 1 and "--loud comes after the free text" in problems[0].message
+    finally:
+        del registry.tools["echo-test"]

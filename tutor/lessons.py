@@ -403,10 +403,27 @@ def validate(registry: "Registry", paths: Iterable[Path] | None = None, max_char
                 if name == "help":
                     continue
                 try:
-                    commands.parse(line, registry.tools, registry.names, max_chars)
+                    call = commands.parse(line, registry.tools, registry.names, max_chars)
                 except ToolError as e:
                     problems.append(Problem(*where, f"/{name} rejects {line!r}: {e}"))
+                    continue
+                late = _late_option(call)
+                if late:
+                    problems.append(Problem(*where, f"{late} comes after the free text in {line!r}, so /{name} "
+                                                    "reads it as text; put options before the text"))
     return cur, problems
+
+
+def _late_option(call: Any) -> str | None:
+    """An --option of the tool written inside its free text (options must come first)."""
+    options = {f"--{p.name.replace('_', '-')}" for p in call.tool.params if p.option}
+    for p in call.tool.params:
+        value = call.args.get(p.name)
+        if p.rest and isinstance(value, str):
+            for word in re.findall(r"(?:^|\s)(--[\w-]+)", value):
+                if word in options:
+                    return word
+    return None
 
 
 def unknown_tools(problems: Iterable[Problem]) -> set[str]:
