@@ -20,6 +20,7 @@ Rust trainer and against a recount-everything trainer in the style of minbpe.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import io
 import itertools
@@ -263,11 +264,19 @@ class Trainer:
         """Merge until `merges` more steps are done or the vocabulary has `vocab_size` tokens,
         or until no pair is left. Returns the steps made by this call."""
         done: list[Step] = []
-        while (merges is None or len(done) < merges) and (vocab_size is None or len(self.vocab) < vocab_size):
-            step = self.step()
-            if step is None:
-                break
-            done.append(step)
+        # Training allocates millions of small tuples and lists but makes no reference cycles, so
+        # Python's cycle collector would only scan them again and again: pause it (about 20% faster).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            while (merges is None or len(done) < merges) and (vocab_size is None or len(self.vocab) < vocab_size):
+                step = self.step()
+                if step is None:
+                    break
+                done.append(step)
+        finally:
+            if collecting:
+                gc.enable()
         return done
 
     def tokens(self, word: str) -> list[str]:
