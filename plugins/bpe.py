@@ -20,6 +20,7 @@ Rust trainer and against a recount-everything trainer in the style of minbpe.
 
 from __future__ import annotations
 
+import functools
 import gc
 import heapq
 import io
@@ -490,9 +491,10 @@ learn. The cat sat on the mat, and the other cat sat on the other mat.
 _DOCSTRING = re.compile(r'"""(.*?)"""', re.S)
 
 
+@functools.lru_cache(maxsize=2)  # reading the library takes seconds; the answer never changes
 def python_docs_text(max_bytes: int) -> str:
     """Real English prose available offline everywhere Python runs: the standard library's
-    docstrings, files in sorted order, up to `max_bytes` of UTF-8. Deterministic for one
+    docstrings, files in sorted order, until `max_bytes` of UTF-8 are reached. Deterministic for one
     Python version. (Tests and the benchmark build their 1 MB and 5 MB corpora this way.)"""
     import sysconfig
 
@@ -509,6 +511,8 @@ def python_docs_text(max_bytes: int) -> str:
         for m in _DOCSTRING.finditer(source):
             doc = m.group(1).strip()
             if len(doc) > 80 and doc.count(" ") > len(doc) / 12:  # prose, not a table of symbols
+                # one line per paragraph, indentation gone: reads like prose, not like code
+                doc = "\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", doc) if p.strip())
                 parts.append(doc)
                 total += len(doc.encode("utf-8")) + 2
                 if total >= max_bytes:
@@ -643,8 +647,8 @@ def _source(ctx, text: str, file: str | None, corpus: str | None) -> tuple[str, 
     return (text, "your text") if text.strip() else None
 
 
-def _new_trainer(state: dict, source: tuple[str, str] | None, level: Level, how: PreTokenize) -> Trainer:
-    """Start a fresh trainer on a corpus and keep it, with its settings, in the learner's state."""
+def _fresh(source: tuple[str, str] | None, level: Level, how: PreTokenize) -> dict:
+    """A new trainer on a corpus, with its settings: the learner's state once it is accepted."""
     if source is None:
         raise ToolError("The corpus is empty. Give a text, e.g. `/bpe train the cat sat on the mat`, "
                         "or `--file PATH` (an upload), or `--corpus lessons`.")
@@ -657,13 +661,17 @@ def _new_trainer(state: dict, source: tuple[str, str] | None, level: Level, how:
     words = count_words([text], how, level)
     if not words:
         raise ToolError(f"After {how} pre-tokenization the corpus ({label}) has no words to learn from.")
-    trainer = Trainer(words, alphabet_for(words, level), trace=True)
     order = [to_symbols(w, level) for w in pretokenize(text, how)]
+    fresh = dict(trainer=Trainer(words, alphabet_for(words, level), trace=True), text=text, label=label,
+                 level=level, how=how, order=order if sum(map(len, order)) <= SMALL else None)
+    fresh["start"] = _sequences(fresh)
+    return fresh
+
+
+def _start(state: dict, fresh: dict) -> Trainer:
     state.clear()
-    state.update(trainer=trainer, text=text, label=label, level=level, how=how,
-                 order=order if sum(map(len, order)) <= SMALL else None, start=None)
-    state["start"] = _sequences(state)
-    return trainer
+    state.update(fresh)
+    return state["trainer"]
 
 
 def _trained(state: dict) -> Trainer:
@@ -697,28 +705,43 @@ def _pair(state: dict, left: str, right: str) -> str:
 def _train(ctx, state, source, merges, vocab_size, level, how):
     if merges is not None and vocab_size is not None:
         raise ToolError("Give --merges or --vocab-size, not both (vocabulary size = alphabet + merges).")
-    trainer = _new_trainer(state, source, level, how)
-    start = len(trainer.vocab)
+    fresh = _fresh(source, level, how)
+    start = len(fresh["trainer"].vocab)
     if vocab_size is not None and vocab_size <= start:
         raise ToolError(f"--vocab-size must be more than the starting alphabet, {start} tokens "
                         f"({'256 bytes' if level == 'byte' else 'the characters of this corpus'}); got {vocab_size}.")
-    asked = merges if merges is not None else (None if vocab_size else 20)
+    _start(state, fresh)
+    want = merges if merges is not None else (vocab_size - start if vocab_size else 20)
+    return _training(ctx, state, want, vocab_size)
+
+
+def _training(ctx, state, want, vocab_size):
+    """Train, yielding progress for long runs, then the reply with every merge."""
+    trainer, level, how = state["trainer"], state["level"], state["how"]
+    start = len(trainer.vocab)
     steps, lines = [], [f"start: {state['start']}"] if state["start"] else []
-    want = asked if asked is not None else vocab_size - start
-    for n in itertools.count():
-        if asked is not None and n >= asked or vocab_size is not None and len(trainer.vocab) >= vocab_size:
-            break
-        if ctx.cancel.is_set():
-            break
-        trainer.trace = n < TABLE_ROWS  # runners-up are shown for the first rows only
-        step = trainer.step()
-        if step is None:
-            break
+    limit = None if vocab_size is None else vocab_size  # `want` is exact for --merges, a bound otherwise
+
+    def more() -> bool:
+        return not ctx.cancel.is_set() and (len(trainer.vocab) < limit if limit else len(steps) < want)
+
+    # The first merges one at a time: their runners-up and (small corpus) the corpus after each.
+    while more() and len(steps) < TABLE_ROWS and (step := trainer.step()) is not None:
         steps.append(step)
         if state["start"] and len(lines) <= 50:
             lines.append(f"{step.number} {_show(state, step.token)}: {_sequences(state)}")
+    # The rest in chunks, untraced (faster), with progress for the page.
+    trainer.trace = False
+    while more() and (not steps or len(steps) >= TABLE_ROWS):
+        chunk = trainer.train(merges=None if limit else min(250, want - len(steps)),
+                              vocab_size=min(limit, len(trainer.vocab) + 250) if limit else None)
+        if not chunk:
+            break
+        steps += chunk
+        yield Reply(text=f"Training: {len(steps):,} of about {want:,} merges…", progress=min(len(steps) / want, 1),
+                    done=False)
     trainer.trace = True
-    stopped = len(steps) < want and not ctx.cancel.is_set()
+    stopped = not ctx.cancel.is_set() and (len(trainer.vocab) < limit if limit else len(steps) < want)
     rows = [[s.number, _pair(state, s.left, s.right), s.count,
              ", ".join(f"{_pair(state, l, r)} ({c})" for l, r, c in s.runners_up[:3]),
              _show(state, s.token) + ("" if s.new else " (already in vocabulary)")] for s in steps[:TABLE_ROWS]]
@@ -744,14 +767,14 @@ def _train(ctx, state, source, merges, vocab_size, level, how):
             "level": level, "pretokenize": how, "corpus": state["label"]}
     if state["start"]:
         data["sequences"] = [l.split(": ", 1)[1] for l in lines]
-    return Reply(text="\n\n".join(parts), data=data,
-                 table=Table(["step", "pair", "count", "next best (count)", "new token"], rows),
-                 buttons=["/bpe step", "/bpe parents", "/bpe sweep", "/bpe encode unhappiness",
-                          "/bpe compare tokenization unhappiness", "/bpe save mybpe"])
+    yield Reply(text="\n\n".join(parts), data=data,
+                table=Table(["step", "pair", "count", "next best (count)", "new token"], rows),
+                buttons=["/bpe step", "/bpe parents", "/bpe sweep", "/bpe encode unhappiness",
+                         "/bpe compare tokenization unhappiness", "/bpe save mybpe"])
 
 
 def _step(state, source, level, how):
-    trainer = _new_trainer(state, source, level, how) if source else _trained(state)
+    trainer = _start(state, _fresh(source, level, how)) if source else _trained(state)
     trainer.trace = True
     before = _sequences(state)
     step = trainer.step()

@@ -245,3 +245,15 @@ def test_compare_trains_the_other_algorithms_on_the_same_corpus(ask):
     for name, splits in r.data["splits"].items():
         joined = "".join(splits["cats"]).replace("##", "").replace("▁", "").replace("␣", "")
         assert joined == "cats", name
+
+
+def test_long_training_streams_progress_then_the_result(session):
+    from tutor import chat
+
+    replies = list(chat.respond("/bpe train --merges 300 --corpus sample", session))
+    assert [r.done for r in replies] == [False] * (len(replies) - 1) + [True]
+    assert len(replies) >= 2 and 0 < replies[0].progress <= 1
+    final = replies[-1].data
+    assert final["stopped_early"] and 100 < len(final["merges"]) < 300
+    assert len(replies[-1].table.rows) == 100  # the table keeps to the first 100 merges
+    assert chat.final("/bpe train --vocab-size 400 --corpus sample", session).data["vocab_size"] == 400
