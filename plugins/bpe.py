@@ -183,7 +183,12 @@ class Trainer:
         self._push(where)
 
     def _push(self, where: Mapping[tuple[int, int], set[int]]) -> None:
-        """Queue each pair with its current count and the words to look in when it is merged."""
+        """Queue each pair with its current count and the words to look in when it is merged.
+
+        Rarely, a pair already queued is created again in other words (its token was built by
+        two different merges, "t"+"he" and "th"+"e"): it then gets a second entry listing just
+        those words, and, as in `tokenizers`, each entry is merged in turn.
+        """
         for (a, b), pos in where.items():
             n = self.pair_counts[(a, b)]
             if n > 0:
@@ -206,10 +211,9 @@ class Trainer:
 
     def peek(self, k: int = 5) -> list[tuple[int, int, int]]:
         """The k pairs that would be merged next, as (left id, right id, count), without merging."""
-        found, seen = [], set()
+        found = []
         while len(found) < k and (entry := self._pop()) is not None:
             found.append(entry)
-            seen.add(entry[1:3])
         for entry in found:
             heapq.heappush(self.heap, entry)
         out, listed = [], set()
