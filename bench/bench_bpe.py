@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import re
 import sys
-import sysconfig
 import time
 import tracemalloc
 from collections import Counter
@@ -34,24 +32,7 @@ MERGES = 2000
 
 def english(n_bytes: int) -> list[str]:
     """n_bytes of docstrings (stdlib first, then installed packages), as paragraphs."""
-    text = bpe.python_docs_text(n_bytes)
-    total = len(text.encode())
-    parts = [text]
-    if total < n_bytes:
-        doc = re.compile(r'"""(.*?)"""', re.S)
-        for path in sorted(Path(sysconfig.get_paths()["purelib"]).rglob("*.py")):
-            try:
-                source = path.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
-                continue
-            for m in doc.finditer(source):
-                d = m.group(1).strip()
-                if len(d) > 80 and d.count(" ") > len(d) / 12:
-                    parts.append(d)
-                    total += len(d.encode()) + 2
-            if total >= n_bytes:
-                break
-    return "\n\n".join(parts).split("\n\n")
+    return bpe.python_docs_text(n_bytes, packages=True).split("\n\n")
 
 
 def ours(texts: list[str], trace: bool = False) -> tuple[float, list]:

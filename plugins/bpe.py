@@ -496,31 +496,33 @@ _DOCSTRING = re.compile(r'"""(.*?)"""', re.S)
 
 
 @functools.lru_cache(maxsize=2)  # reading the library takes seconds; the answer never changes
-def python_docs_text(max_bytes: int) -> str:
+def python_docs_text(max_bytes: int, packages: bool = False) -> str:
     """Real English prose available offline everywhere Python runs: the standard library's
-    docstrings, files in sorted order, until `max_bytes` of UTF-8 are reached. Deterministic for one
-    Python version. (Tests and the benchmark build their 1 MB and 5 MB corpora this way.)"""
+    docstrings (about 2 MB; then, with `packages`, those of installed packages), files in sorted
+    order, up to `max_bytes` of UTF-8. Deterministic for one Python version (and one set of
+    packages). Tests and the benchmark build their 1 MB and 5 MB corpora this way."""
     import sysconfig
 
-    root = Path(sysconfig.get_paths()["stdlib"])
+    roots = [Path(sysconfig.get_paths()["stdlib"])] + ([Path(sysconfig.get_paths()["purelib"])] if packages else [])
     skip = {"test", "tests", "idlelib", "site-packages", "lib2to3", "turtledemo"}
     parts, total = [], 0
-    for path in sorted(root.rglob("*.py")):
-        if skip & set(path.relative_to(root).parts):
-            continue
-        try:
-            source = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        for m in _DOCSTRING.finditer(source):
-            doc = m.group(1).strip()
-            if len(doc) > 80 and doc.count(" ") > len(doc) / 12:  # prose, not a table of symbols
-                # one line per paragraph, indentation gone: reads like prose, not like code
-                doc = "\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", doc) if p.strip())
-                parts.append(doc)
-                total += len(doc.encode("utf-8")) + 2
-                if total >= max_bytes:
-                    return "\n\n".join(parts)
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if skip & set(path.relative_to(root).parts):
+                continue
+            try:
+                source = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            for m in _DOCSTRING.finditer(source):
+                doc = m.group(1).strip()
+                if len(doc) > 80 and doc.count(" ") > len(doc) / 12:  # prose, not a table of symbols
+                    # one line per paragraph, indentation gone: reads like prose, not like code
+                    doc = "\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", doc) if p.strip())
+                    parts.append(doc)
+                    total += len(doc.encode("utf-8")) + 2
+                    if total >= max_bytes:  # cut the last one so the corpus is max_bytes exactly
+                        return "\n\n".join(parts).encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
     return "\n\n".join(parts)
 
 
