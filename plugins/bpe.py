@@ -789,7 +789,7 @@ def _step(state, source, level, how):
                         "token. Start again with a longer text: `/bpe step YOUR TEXT`.")
     show = lambda tok: _show(state, tok)  # noqa: E731
     changes = sorted(step.changes.items(), key=lambda kv: (-abs(kv[1][1] - kv[1][0]), kv[0]))
-    rows = [[_pair(state, l, r), b, a, f"{a - b:+d}"] for (l, r), (b, a) in changes]
+    rows = [[_pair(state, l, r), b, a, f"{a - b:+d}"] for (l, r), (b, a) in changes[:30]]
     parts = [f"**Merge {step.number}**: `{show(step.left)}` + `{show(step.right)}` → `{show(step.token)}` "
              f"(count {step.count}: the most frequent pair of adjacent tokens right now)."]
     if step.replaced != step.count:
@@ -799,6 +799,8 @@ def _step(state, source, level, how):
                  "next to the new token in those words changed count (table); every other count is kept, "
                  "not recounted. Counted are pairs of *current* adjacent tokens, each weighted by how often "
                  "its word occurs — never longer n-grams.")
+    if len(changes) > 30:
+        parts.append(f"The table shows the 30 largest of {len(changes):,} count changes; all are in the data.")
     if before:
         parts.append(f"```\nbefore: {before}\nafter:  {_sequences(state)}\n```")
     if step.runners_up:
@@ -945,8 +947,8 @@ def _sweep(state, merges):
     ax.grid(alpha=0.3)
     keep = sorted({round(i * (len(sizes) - 1) / 199) for i in range(200)}) if len(sizes) > 200 else range(len(sizes))
     return Reply(text=f"From {sizes[0]} to {sizes[-1]:,} tokens, the corpus goes from {per_word[0]:.2f} to "
-                      f"{per_word[-1]:.2f} tokens per word ({n_words:,} words). Each merge saves fewer tokens "
-                      "than the one before: the first merges take the most frequent pairs. A bigger vocabulary "
+                      f"{per_word[-1]:.2f} tokens per word ({n_words:,} words). Merges save fewer and fewer tokens: "
+                      "the first ones take the most frequent pairs, and pair counts only fall. A bigger vocabulary "
                       "means shorter sequences but a bigger embedding table, and rarer tokens the model sees "
                       "less often in training.",
                  figure=fig, data={"vocab_sizes": [sizes[i] for i in keep],
