@@ -26,6 +26,7 @@ import heapq
 import io
 import itertools
 import json
+import os
 import re
 import tempfile
 from collections import Counter, defaultdict
@@ -553,8 +554,8 @@ def lessons_text() -> str:
 def read_upload(path_text: str, settings) -> str:
     """The text of an uploaded file, or a ToolError saying what is wrong with it.
 
-    Only files under the temp folder (where the web page puts uploads), TUTOR_HOME or the
-    current folder are read, so a learner cannot make the server read any file it can see.
+    Only files under the temp folder (where the web page puts uploads; GRADIO_TEMP_DIR too),
+    TUTOR_HOME or the current folder are read, so a learner cannot make the server read any file it can see.
     """
     path = Path(path_text).expanduser()
     try:
@@ -562,6 +563,8 @@ def read_upload(path_text: str, settings) -> str:
     except (OSError, RuntimeError):
         raise ToolError(f"No file at {path_text!r}. Upload a .txt file, or give the path of one.") from None
     roots = [Path(tempfile.gettempdir()), Path(settings.home), Path.cwd()]
+    if os.environ.get("GRADIO_TEMP_DIR"):  # where Gradio keeps uploads when told otherwise
+        roots.append(Path(os.environ["GRADIO_TEMP_DIR"]))
     if not any(resolved.is_relative_to(r.resolve()) for r in roots):
         raise ToolError(f"{path_text!r} is outside the folders uploads come from; upload the file in "
                         "the page, or copy it under the current folder.")
