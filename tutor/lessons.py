@@ -599,7 +599,7 @@ def outline_for(tutor: Any, learner: str | None) -> str:
 
 _NAV = {"start": "start", "begin": "start", "resume": "start", "continue": "start", "next": "next",
         "n": "next", "back": "back", "previous": "back", "prev": "back", "repeat": "repeat", "again": "repeat",
-        "lessons": "lessons", "outline": "lessons", "curriculum": "lessons", "where am i": "where",
+        "lessons": "lessons", "lesson": "lessons", "outline": "lessons", "curriculum": "lessons", "where am i": "where",
         "where am i now": "where", "progress": "where"}
 
 
