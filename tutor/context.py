@@ -81,7 +81,14 @@ class Tutor:
                             f"(config.json)." + _near(model_id, self.registry.names("models"))
                             + f" Available now: {', '.join(self.available_models())}.")
         with self._lock:
-            return self._specs.setdefault(model_id, hub.spec(model_id))
+            if model_id in self._specs:
+                return self._specs[model_id]
+        spec = hub.spec(model_id)
+        if not spec.estimate_bytes and not hub.offline_reason(self.settings.offline):
+            spec.parameters = hub.hub_parameters(model_id)  # before any download: the budget check
+            spec.estimate_bytes = (spec.parameters or 0) * 4
+        with self._lock:
+            return self._specs.setdefault(model_id, spec)
 
     @contextmanager
     def model(self, model_id: str, device: str | None = None, dtype: str | None = None) -> Iterator[LoadedModel]:
@@ -108,6 +115,9 @@ class Tutor:
                 using = True
                 yield loaded
         except ModelUnavailable as e:
+            with self._lock:  # a typed id that cannot load is not listed by `tutor models`
+                if self._specs.get(spec.id) is spec:
+                    del self._specs[spec.id]
             raise ModelUnavailable(f"{e}{_near(model_id, self.registry.names('models'))} "
                                    f"Available now: {', '.join(self.available_models())}.") from e
         except Exception as e:

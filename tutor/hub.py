@@ -147,6 +147,19 @@ def spec(model_id: str, *, label: str = "", architecture: str = "", task: str = 
         locate=lambda settings: locate(model_id, settings), prepare=lambda settings: prepare(model_id, settings))
 
 
+def hub_parameters(repo: str) -> int | None:
+    """The parameter count the hub reports for a safetensors repo (one small API call), so a
+    model too big for the memory budget is refused before gigabytes are downloaded."""
+    try:
+        from huggingface_hub import model_info
+
+        info = model_info(repo, timeout=10)
+        return info.safetensors.total if info.safetensors else None
+    except Exception as e:  # unknown ids and network trouble are reported by the load itself
+        log.info("no parameter count from the hub for %s: %s", repo, e)
+        return None
+
+
 def _weights_bytes(folder: Path | None) -> int:
     """The size of a folder's weight files: the estimate used to make room before loading."""
     if folder is None:

@@ -256,7 +256,7 @@ def pick_device(setting: str = "auto") -> str:
     import torch
 
     if setting != "auto":
-        if setting == "cuda" and not torch.cuda.is_available():
+        if setting.split(":")[0] == "cuda" and not torch.cuda.is_available():
             raise CacheError("Device 'cuda' was asked for, but this machine has no CUDA GPU that torch can use. "
                              "Use --device cpu (or TUTOR_DEVICE=auto).")
         return setting
