@@ -326,14 +326,12 @@ def test_unreachable_hub_names_the_id_and_lists_what_is_available_now(hf_cache, 
 
 
 def test_registered_parameter_counts_match_the_real_architectures():
-    """Counted on the meta device from each architecture's config: no weights needed."""
-    from transformers import AutoConfig, AutoModel, GPT2Config, GPT2LMHeadModel, LlamaForCausalLM
+    """Counted on the meta device from each architecture's config: no weights needed.
+    (SmolLM2's count is checked on its real weights in the slow test at the end.)"""
+    from transformers import AutoConfig, AutoModel, GPT2Config, GPT2LMHeadModel
 
-    from tutor.assets import minilm_folder, smollm2_folder
+    from tutor.assets import minilm_folder
 
-    import sys
-    sys.path.insert(0, str(Path(__file__).parents[1] / "plugins"))
-    from hub_models import HUB_MODELS
     from transformers import BertConfig, BertModel, T5Config, T5ForConditionalGeneration
 
     configs = {"distilgpt2": (GPT2LMHeadModel, GPT2Config(n_layer=6)), "gpt2": (GPT2LMHeadModel, GPT2Config()),
@@ -342,12 +340,10 @@ def test_registered_parameter_counts_match_the_real_architectures():
     registry = make_tutor(TinyModels()).registry
     configs["distilgpt2-arch"] = configs["distilgpt2"]
     configs["minilm-l6"] = (AutoModel, AutoConfig.from_pretrained(minilm_folder(ASSETS)))
-    configs["smollm2-135m"] = (LlamaForCausalLM, AutoConfig.from_pretrained(smollm2_folder(ASSETS)))
     for model_id, (cls, config) in configs.items():
         with torch.device("meta"):
             model = cls.from_config(config) if cls is AutoModel else cls(config)
         assert registry.models[model_id].parameters == sum(p.numel() for p in model.parameters()), model_id
-    assert len(HUB_MODELS) == 5
 
 
 # ---- hashes -------------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Iterator
 
-from .commands import closest
 from . import hub
+from .commands import closest
 from .hub import ModelUnavailable
 from .models import (Cache, LoadedModel, LoadRequest, ModelSpec, _free_memory, describe, dtype_name, model_bytes,
                      pick_device, pick_dtype)
@@ -20,24 +20,21 @@ from .tokenizers import Tokenizer
 from .tools import ToolError
 
 
-def default_budgets() -> dict[str, int]:
-    """Memory budget per device pool: 60% of RAM for CPU (and Apple MPS, which shares it), 80%
-    of the GPU's memory for CUDA (activations and the allocator need the rest)."""
+@lru_cache(maxsize=None)
+def default_budget(pool: str) -> int:
+    """Memory budget of one device pool: 80% of the GPU's memory for CUDA (activations and the
+    allocator need the rest), 60% of RAM for CPU and for Apple MPS (which shares RAM). Asked
+    lazily, so a process that never loads a model never imports torch for it."""
     import os
 
-    try:
-        ram = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.6)
-    except (ValueError, OSError, AttributeError):
-        ram = 8 * 2**30
-    budgets = {"cpu": ram, "mps": ram}
-    try:
+    if pool == "cuda":
         import torch
 
-        if torch.cuda.is_available():
-            budgets["cuda"] = int(torch.cuda.get_device_properties(0).total_memory * 0.8)
-    except Exception:  # no torch or a broken driver: the CPU budget still applies
-        pass
-    return budgets
+        return int(torch.cuda.get_device_properties(0).total_memory * 0.8)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.6)
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
 
 
 class Tutor:
@@ -48,7 +45,7 @@ class Tutor:
         self.registry = registry or build_registry(self.settings.plugins_dir,
                                                    _split(self.settings.plugins))
         budget = self.settings.memory_budget_gb
-        self.cache = Cache(int(budget * 2**30) if budget else default_budgets())
+        self.cache = Cache(int(budget * 2**30) if budget else default_budget)
         self._specs: dict[str, ModelSpec] = {}  # hub ids and folders typed by users, made once each
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()

@@ -142,7 +142,8 @@ def spec(model_id: str, *, label: str = "", architecture: str = "", task: str = 
     return ModelSpec(
         model_id, label or model_id, architecture, task,
         lambda req: load(model_id, task, req), source=source, licence=licence or "see the model card",
-        parameters=parameters, estimate_bytes=estimate_bytes or _weights_bytes(folder or cached_folder(model_id)),
+        parameters=parameters,
+        estimate_bytes=estimate_bytes or _weights_bytes(folder or cached_folder(model_id)),
         sha256_verified=False,  # the hub's files are not checked by tutor
         locate=lambda settings: locate(model_id, settings), prepare=lambda settings: prepare(model_id, settings))
 

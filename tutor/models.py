@@ -18,7 +18,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator
 
 from .tools import Table, ToolError
 
@@ -58,10 +58,11 @@ def gib(n: float) -> str:
 class Cache:
     """Keyed values loaded once, kept under a memory budget per pool, evicted LRU when idle.
 
-    `budget` is bytes for every pool, or a mapping pool -> bytes (missing pools: no limit).
+    `budget` is bytes for every pool, or a function pool -> bytes ("" is the pool of small
+    things such as tokenizers, which are never counted).
     """
 
-    def __init__(self, budget: int | Mapping[str, int]):
+    def __init__(self, budget: int | Callable[[str], int]):
         self.budget = budget
         self._entries: OrderedDict[str, Entry] = OrderedDict()  # least recently used first
         self._flights: dict[str, _Flight] = {}
@@ -70,8 +71,8 @@ class Cache:
         self.evictions: list[str] = []  # keys evicted to make room, oldest first
 
     def budget_for(self, pool: str) -> int:
-        if isinstance(self.budget, Mapping):
-            return self.budget.get(pool, 2**62)
+        if callable(self.budget):
+            return self.budget(pool) if pool else 2**62
         return self.budget
 
     def get(self, key: str, load: Callable[[], Any], size: Callable[[Any], int] = lambda v: 0,
