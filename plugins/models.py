@@ -20,7 +20,7 @@ def models(ctx, model: Annotated[str | None, Arg("show only this model", choices
         if not rows:
             raise ToolError(f"No model {model!r}; type /models to see them all.")
     ready = sum(r["status"] in ("ready", "loaded") for r in rows)
-    text = f"**{len(rows)} model{'s' * (len(rows) != 1)}, {ready} ready or loaded.**"
+    text = f"**{len(rows)} model{'s' * (len(rows) != 1)}, {ready} ready or loaded.** {ctx.tutor.memory_line()}"
     return Reply(text=text, table=models_table(rows), data={"models": rows})
 
 

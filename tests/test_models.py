@@ -130,6 +130,8 @@ def test_least_recently_used_idle_model_is_evicted_when_the_budget_is_full():
     keys = [e.key for e in tutor.cache.entries()]
     assert tutor.cache.evictions == ["model:tiny-b:cpu:float32"]
     assert keys == ["model:tiny-a:cpu:float32", "model:tiny-c:cpu:float32"]
+    assert tutor.cache.usage() == {"cpu": (2 * TINY_BYTES, int(TINY_BYTES * 2.5))}
+    assert tutor.memory_line().startswith("Memory held: cpu ")
     with tutor.model("tiny-b"):  # comes back with a fresh load, evicting a (now the least recent)
         pass
     assert plugin.loads["tiny-b"] == 2 and tutor.cache.evictions[-1] == "model:tiny-a:cpu:float32"
@@ -181,6 +183,9 @@ def test_device_and_dtype_come_from_the_settings_and_can_be_overridden_per_call(
         with pytest.raises(ToolError, match="no CUDA GPU"):
             with tutor.model("tiny-a", device="cuda"):
                 pass
+    with pytest.raises(ToolError, match="Unknown device 'tpu'"):
+        with tutor.model("tiny-a", device="tpu"):
+            pass
     with pytest.raises(ToolError, match="Unknown dtype"):
         with tutor.model("tiny-a", dtype="float8"):
             pass

@@ -152,6 +152,7 @@ def models_command(tutor: Tutor, args: argparse.Namespace) -> int:
     from .models import models_table  # the same table /models shows in the page
 
     print(models_table(rows).markdown())
+    print(tutor.memory_line())
     return 0
 
 

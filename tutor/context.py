@@ -12,7 +12,7 @@ from typing import Any, Iterator
 from . import hub
 from .commands import closest
 from .hub import ModelUnavailable
-from .models import (Cache, LoadedModel, LoadRequest, ModelSpec, _free_memory, describe, dtype_name, model_bytes,
+from .models import (Cache, LoadedModel, LoadRequest, ModelSpec, _free_memory, describe, dtype_name, gib, model_bytes,
                      pick_device, pick_dtype)
 from .plugins import Registry, build_registry
 from .settings import Settings
@@ -128,6 +128,14 @@ class Tutor:
     def available_models(self) -> list[str]:
         """Ids that can be loaded now (loaded, ready, or fetched from the package index on first use)."""
         return [row["id"] for row in self.models_overview() if row["status"] != "unavailable"]
+
+    def memory_line(self) -> str:
+        """One line on what the loaded models hold against the budget, per device."""
+        usage = self.cache.usage()
+        if not usage:
+            return "No model is loaded. Memory budget: TUTOR_MEMORY_BUDGET_GB, default 60% of RAM, 80% of GPU memory."
+        return "Memory held: " + "; ".join(f"{pool} {gib(used)} of a {gib(budget)} budget"
+                                           for pool, (used, budget) in usage.items()) + "."
 
     def models_overview(self) -> list[dict[str, Any]]:
         """One JSON-able row per known model (registered, then typed by users): `tutor models`, /models."""

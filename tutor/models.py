@@ -175,6 +175,13 @@ class Cache:
         _free_memory()
         return True
 
+    def usage(self) -> dict[str, tuple[int, int]]:
+        """pool -> (bytes held, budget) for every pool that holds something."""
+        with self._lock:
+            pools = {e.pool for e in self._entries.values() if e.pool}
+            used = {p: sum(e.size for e in self._entries.values() if e.pool == p) for p in pools}
+        return {p: (used[p], self.budget_for(p)) for p in sorted(pools)}
+
     def entries(self) -> list[Entry]:
         with self._lock:
             return list(self._entries.values())
@@ -257,8 +264,13 @@ def pick_device(setting: str = "auto") -> str:
     import torch
 
     if setting != "auto":
+        if setting.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise CacheError(f"Unknown device {setting!r}; use auto, cpu, cuda (or cuda:N) or mps.")
         if setting.split(":")[0] == "cuda" and not torch.cuda.is_available():
             raise CacheError("Device 'cuda' was asked for, but this machine has no CUDA GPU that torch can use. "
+                             "Use --device cpu (or TUTOR_DEVICE=auto).")
+        if setting == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise CacheError("Device 'mps' was asked for, but Apple's MPS is not available here. "
                              "Use --device cpu (or TUTOR_DEVICE=auto).")
         return setting
     if torch.cuda.is_available():
