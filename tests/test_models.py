@@ -270,6 +270,12 @@ def test_a_save_pretrained_folder_loads_through_the_same_path_as_the_hub(tmp_pat
     [row] = [r for r in tutor.models_overview() if r["id"] == str(folder)]
     assert row["source"] == f"local folder {folder.resolve()}" and row["status"] == "loaded"
     assert row["architecture"] == "gpt2" and row["loaded"][0]["memory_bytes"] == TINY_BYTES
+    # a folder registered under a short id of its own (as a fine-tuned model would be)
+    from tutor.hub import spec
+
+    tutor.registry.models["my-tune"] = spec("my-tune", path=folder, label="my fine-tune")
+    with tutor.model("my-tune") as lm:
+        assert torch.equal(lm.model(ids).logits, original(ids).logits)
 
 
 def put_in_hf_cache(cache: Path, repo: str, folder: Path) -> None:

@@ -131,21 +131,25 @@ def prepare(repo: str, settings: Any) -> Path:
         raise ModelUnavailable(unavailable_message(repo, None, e)) from e
 
 
-def spec(model_id: str, *, label: str = "", architecture: str = "", task: str = "", licence: str = "",
-         parameters: int | None = None, estimate_bytes: int = 0) -> ModelSpec:
-    """A ModelSpec for a hub id or a save_pretrained folder, loaded with transformers."""
-    folder = local_folder(model_id)
-    source = f"local folder {folder}" if folder else f"Hugging Face hub ({model_id})"
+def spec(model_id: str, *, path: Path | None = None, label: str = "", architecture: str = "", task: str = "",
+         licence: str = "", parameters: int | None = None, estimate_bytes: int = 0) -> ModelSpec:
+    """A ModelSpec for a hub id or a save_pretrained folder, loaded with transformers.
+
+    `path` gives a folder a short id of its own (e.g. a fine-tuned model: spec("my-tune", path=...)).
+    """
+    where = str(path) if path else model_id  # what from_pretrained is given
+    folder = local_folder(where)
+    source = f"local folder {folder}" if folder else f"Hugging Face hub ({where})"
     if not architecture:  # read it from the config when the files are here already
-        config = (folder or cached_folder(model_id) or Path("/nonexistent")) / "config.json"
+        config = (folder or cached_folder(where) or Path("/nonexistent")) / "config.json"
         architecture = json.loads(config.read_text()).get("model_type", "?") if config.is_file() else "?"
     return ModelSpec(
         model_id, label or model_id, architecture, task,
-        lambda req: load(model_id, task, req), source=source, licence=licence or "see the model card",
+        lambda req: load(where, task, req), source=source, licence=licence or "see the model card",
         parameters=parameters,
-        estimate_bytes=estimate_bytes or _weights_bytes(folder or cached_folder(model_id)),
+        estimate_bytes=estimate_bytes or _weights_bytes(folder or cached_folder(where)),
         sha256_verified=False,  # the hub's files are not checked by tutor
-        locate=lambda settings: locate(model_id, settings), prepare=lambda settings: prepare(model_id, settings))
+        locate=lambda settings: locate(where, settings), prepare=lambda settings: prepare(where, settings))
 
 
 def hub_parameters(repo: str) -> int | None:
