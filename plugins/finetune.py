@@ -265,18 +265,14 @@ def save_atomic(folder: Path, write: Callable[[Path], None], manifest: dict) -> 
 
 def spec_from_folder(folder: Path) -> ModelSpec:
     """A ModelSpec for a saved model folder (its manifest says whose it is and what it is)."""
+    from tutor import hub
+
     m = json.loads((folder / MANIFEST).read_text())
-
-    def load(req):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        return (AutoModelForCausalLM.from_pretrained(folder, dtype=req.dtype).to(req.device),
-                AutoTokenizer.from_pretrained(folder))
-
-    return ModelSpec(m["id"], m["label"], m["architecture"], "causal-lm", load,
-                     source=f"fine-tuned here from {m['base_model']} ({folder})", licence=m.get("licence", ""),
-                     parameters=m.get("parameters"), estimate_bytes=4 * (m.get("parameters") or 0),
-                     owner=None if m.get("shared") else m.get("owner"))
+    spec = hub.spec(m["id"], path=folder, label=m["label"], architecture=m["architecture"], task="causal-lm",
+                    licence=m.get("licence", ""), parameters=m.get("parameters"))
+    spec.source = f"fine-tuned here from {m['base_model']} ({folder})"
+    spec.owner = None if m.get("shared") else m.get("owner")
+    return spec
 
 
 def saved_models(home: Path) -> list[Path]:

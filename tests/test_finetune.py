@@ -372,3 +372,21 @@ def test_real_smollm2_lora_learns_the_text(ask, tmp_path):
     assert 0 < d["trainable_parameters"] < d["parameters"] / 100  # LoRA trains well under 1%
     assert d["val_loss_after"] < d["val_loss_before"]
     assert len(d["generations"]) == 2 and all(g["before"] for g in d["generations"])
+
+
+def test_register_models_may_ask_for_settings(tmp_path):
+    """The core passes the Tutor's settings to a register_models hook that names `settings`;
+    hooks that take only `register` keep working (every other built-in)."""
+    from tutor.plugins import build_registry
+    from tutor.settings import Settings
+
+    seen = []
+
+    class Wants:
+        @hookimpl
+        def register_models(self, register, settings):
+            seen.append(settings.home)
+
+    s = Settings(home=tmp_path / "elsewhere")
+    reg = build_registry(extra=[("wants", Wants())], settings=s)
+    assert seen == [tmp_path / "elsewhere"] and not reg.failures and "smollm2-135m" in reg.models

@@ -13,8 +13,7 @@ def register_tools(register):
 
 @hookspec
 def register_models(register, settings):
-    """Register models the cache can load: register(ModelSpec). `settings` (optional to accept)
-    tells where the data dir is, e.g. to rediscover models saved there."""
+    """Register models the cache can load: register(ModelSpec); `settings` (optional) gives the data dir."""
 
 
 @hookspec
