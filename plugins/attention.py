@@ -72,7 +72,7 @@ def _heatmaps(weights: Any, shown: list[int], tokens: list[str], layer: int) -> 
     small = len(shown) > 1 or len(tokens) > 24
     for k, h in enumerate(shown):
         ax = fig.add_subplot(rows, cols, k + 1)
-        ax.imshow(weights[h], cmap="viridis", vmin=0, vmax=1)
+        ax.imshow(weights[h].numpy(), cmap="viridis", vmin=0, vmax=1)
         ax.set_title(f"layer {layer} head {h}", fontsize=8)
         if not small or k % cols == 0:  # token labels on the first column only in a grid
             ax.set_yticks(range(len(tokens)), labels, fontsize=5 if small else 8)

@@ -101,7 +101,7 @@ def _figure(model_id: str, piece: dict, similarity: Any) -> Any:
     ax.tick_params(axis="y", labelsize=7)
     if similarity is not None:
         ax2 = fig.add_subplot(1, 2, 2)
-        image = ax2.imshow(similarity, cmap="RdBu_r", vmin=-1, vmax=1)
+        image = ax2.imshow(similarity.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
         ax2.set_title("position embeddings: cosine between positions", fontsize=9)
         ax2.set_xlabel("position")
         ax2.set_ylabel("position")
