@@ -213,8 +213,8 @@ def resolve_module(model: Any, layer: str) -> str:
                         f"{', ...' if len(ends) > 4 else ''}); give the full name.")
     near = closest(layer, names) or closest(layer.split(".")[-1], [n.split(".")[-1] for n in names])
     hint = f" Closest: {', '.join(near)}." if near else ""
-    raise ToolError(f"{type(model).__name__} has no module {layer!r}.{hint} "
-                    "`/inspect MODEL` lists every module name.")
+    raise ToolError(f"{type(model).__name__} has no module {layer!r}.{hint} `/inspect MODEL` lists every "
+                    "module name; to run a prompt through all of them, put --order before the prompt.")
 
 
 def _stats(t: Any) -> dict:

@@ -55,19 +55,20 @@ def lens(ctx, model: Annotated[str, Arg("a causal LM, e.g. smollm2-135m", choice
             streams = [("embeddings", out.hidden_states[0])]
             streams += [(c.name, c.output) for c in sorted(calls, key=lambda c: names.index(c.name))]
             last = max(0, len(tokens) - GRID_POSITIONS)
-            logits = [unembed(norm(h[:, last:])).float()[0] for _, h in streams]  # each (P, vocab)
-            model_logits = out.logits[0, last:].float()
-        at = pos - last if pos >= last else None
-        if at is None:  # the chosen position is outside the grid: compute it on its own
-            with torch.inference_mode():
-                chosen = [unembed(norm(h[:, pos:pos + 1])).float()[0, 0] for _, h in streams]
-        else:
-            chosen = [lg[at] for lg in logits]
-        diff = (logits[-1] - model_logits).abs().max().item()
-        return _reply(lm, tokens, pos, streams, chosen, logits, last, top, diff)
+            decode = lambda i: lm.tokenizer.decode([i])  # noqa: E731
+            grid, grid_p, chosen = [], [], []
+            for _, h in streams:  # one layer at a time: only (positions, vocab) logits live at once
+                logits = unembed(norm(h[:, last:])).float()[0]
+                p, ids = torch.softmax(logits, -1).max(-1)
+                grid.append([decode(int(i)) for i in ids])
+                grid_p.append(p.tolist())
+                at = logits[pos - last].clone() if pos >= last else unembed(norm(h[:, pos:pos + 1])).float()[0, 0]
+                chosen.append(at)  # a copy, so this layer's full logits can be freed
+            diff = (logits - out.logits[0, last:].float()).abs().max().item()
+        return _reply(lm, tokens, pos, streams, chosen, (grid, grid_p), last, top, diff)
 
 
-def _reply(lm: Any, tokens: list[str], pos: int, streams: list, chosen: list, logits: list, last: int,
+def _reply(lm: Any, tokens: list[str], pos: int, streams: list, chosen: list, grids: tuple, last: int,
            top: int, diff: float) -> Reply:
     import torch
 
@@ -82,8 +83,7 @@ def _reply(lm: Any, tokens: list[str], pos: int, streams: list, chosen: list, lo
         layers.append({"layer": i - 1 if i else "embeddings", "name": name, "top": best,
                        "final_token_rank": rank, "final_token_p": round(float(probs[final_id]), 5)})
         rows.append(["emb" if not i else i - 1, *(f"{b['token']!r} {b['p']:.3f}" for b in best)])
-    grid = [[decode(int(lg[j].argmax())) for j in range(lg.shape[0])] for lg in logits]
-    grid_p = [[float(torch.softmax(lg[j], -1).max()) for j in range(lg.shape[0])] for lg in logits]
+    grid, grid_p = grids
     first = next((layer["layer"] for layer in layers if layer["final_token_rank"] == 0), None)
     text = (f"After {tokens[pos]!r} (position {pos}) `{lm.spec.id}` predicts **{decode(final_id)!r}**. "
             f"Reading each block's output through the final norm and the unembedding, that token is first "
