@@ -50,8 +50,8 @@ def _tiny(kind: str):
 
 @hookimpl
 def _register_tiny_models(register):
-    for kind, arch, task in [("gpt2", "gpt2", "causal-lm"), ("llama", "llama", "causal-lm"), ("bert", "bert", "encoder")]:
-        register(ModelSpec(f"tiny-{kind}", f"tiny random {kind} (test stand-in, untrained weights)", arch, task,
+    for kind, task in [("gpt2", "causal-lm"), ("llama", "causal-lm"), ("bert", "encoder")]:
+        register(ModelSpec(f"tiny-{kind}", f"tiny random {kind} (test stand-in, untrained weights)", kind, task,
                            _tiny(kind), source="built in the test suite"))
 
 

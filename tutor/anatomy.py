@@ -186,7 +186,9 @@ def tensors(value: Any) -> list[Any]:
 @contextmanager
 def recording(model: Any, keep: tuple[str, ...] = (), cancel: Any = None,
               only: tuple[str, ...] | None = None) -> Iterator[list[Call]]:
-    """Hook every module (or the modules named in `only`); yield the list of calls, filled as forward hooks fire (children first).
+    """Hook every module (or those named in `only`); yield the calls, filled as forward hooks fire.
+
+    A forward hook fires when its module finishes, so the list has children before parents.
 
     Tensors are kept (detached) only for modules in `keep`, so recording a whole model costs
     shapes, not activations. The hooks are removed when the block ends, also on an exception.
