@@ -12,14 +12,17 @@ import threading
 import types
 import uuid
 from functools import lru_cache
+from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import ASSETS
 from tutor import chat, hookimpl
 from tutor.anatomy import attention_implementation, recording
 from tutor.models import ModelSpec
+
+# the verified assets every test shares (the same folder tests/conftest.py uses)
+ASSETS = Path(os.environ.get("TUTOR_TEST_ASSETS_DIR", Path.home() / ".cache" / "tutor-test-assets"))
 
 
 @lru_cache(maxsize=1)
