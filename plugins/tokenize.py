@@ -34,7 +34,7 @@ def tokenize(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers
     n = len(ids)
     lines = [f"**{n:,} token{'s' * (n != 1)}** with `{tok.name}` ({tok.kind}, {tok.vocab_size:,} in the vocabulary) "
              f"for {len(text):,} characters, {len(text.encode('utf-8')):,} bytes."]
-    lines += notes + _explain(tok, parts)
+    lines += notes + _explain(tok, parts, text)
     if n > MAX_SPANS or n > MAX_ROWS:
         lines.append(f"Showing the first {min(n, MAX_SPANS):,} tokens coloured and {min(n, MAX_ROWS):,} in the "
                      f"table; all {n:,} ids are in the data.")
@@ -53,9 +53,14 @@ def _title(p) -> str:
     return title + (" · special token" if p.special else "")
 
 
-def _explain(tok, parts) -> list[str]:
+def _explain(tok, parts, text: str) -> list[str]:
     """One line per thing in this tokenization a learner might wonder about."""
     out = []
+    dropped = sorted({b for b in text.encode("utf-8") if b in tok.missing_bytes}) if tok.missing_bytes else []
+    if dropped:
+        out.append(f"{tok.name} has no token for the byte{'s' * (len(dropped) > 1)} "
+                   f"{', '.join(f'0x{b:02x}' for b in dropped)} in your text, so it silently drops "
+                   f"{'them' if len(dropped) > 1 else 'it'}: decoding these ids will not give your text back.")
     partial = [p for p in parts if p.partial]
     if partial:
         out.append(f"{len(partial)} token{'s hold' if len(partial) > 1 else ' holds'} only part of a character's "

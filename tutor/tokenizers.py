@@ -46,6 +46,7 @@ class Tokenizer:
     kind: str = ""  # "byte-level BPE", "WordPiece", "Unigram", ...
     vocab_size: int = 0
     byte_level: bool = False  # every token is a byte string; decode(encode(x)) == x
+    missing_bytes: frozenset[int] = frozenset()  # bytes with no token, dropped by encode
 
     def encode(self, text: str) -> list[int]:
         """Ids for text; special-token strings typed by a user are plain text."""
@@ -247,6 +248,16 @@ class HFTokenizer(Tokenizer):
     @cached_property
     def specials(self) -> dict[str, int]:
         return {t.content: i for i, t in self.tok.get_added_tokens_decoder().items() if t.special}
+
+    @cached_property
+    def missing_bytes(self) -> frozenset[int]:
+        """Bytes a byte-level vocabulary has no token for (SmolLM2 lacks some control bytes):
+        encode drops them silently, so decode(encode(x)) loses them."""
+        if not self.byte_level:
+            return frozenset()
+        from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+        return frozenset(b for b, c in bytes_to_unicode().items() if self.tok.token_to_id(c) is None)
 
     @cached_property
     def _merges(self) -> dict[int, Merge]:
