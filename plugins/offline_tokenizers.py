@@ -11,7 +11,17 @@ from tutor.tokenizers import HFTokenizer, gpt2_tokenizers_object, smollm2_tokeni
 
 
 def _gpt2(settings):
-    return HFTokenizer("gpt2", gpt2_tokenizers_object(str(package_file(GPT2_TIKTOKEN, settings.assets))))
+    """Built from the ranks once (recovering 50,000 merges takes seconds), then read from the
+    data dir, keyed by the ranks file's sha256."""
+    from tokenizers import Tokenizer
+
+    from tutor.assets import write_atomic
+
+    cached = settings.assets / "converted" / f"gpt2-tokenizers-{GPT2_TIKTOKEN.sha256[:16]}.json"
+    if not cached.is_file():
+        built = gpt2_tokenizers_object(str(package_file(GPT2_TIKTOKEN, settings.assets)))
+        write_atomic(cached, built.to_str().encode("utf-8"))
+    return HFTokenizer("gpt2", Tokenizer.from_file(str(cached)))
 
 
 def _bert(settings):
