@@ -4,7 +4,7 @@ import re
 from typing import Annotated
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
-from tutor.tokenizers import Tokenizer, clean_text, resolve, visible
+from tutor.tokenizers import Tokenizer, clean_text, resolve, typed_specials, visible
 
 # Inputs for the non-English comparison when the learner's text is all ASCII. These are example
 # sentences (the same meaning in five languages), not results: the counts are computed live.
@@ -103,8 +103,7 @@ def _languages(tok, text):
 
 
 def _specials(tok, text):
-    names = sorted(set(COMMON_SPECIALS) | {s for s in tok.specials if len(s) > 2 and s.count("|") < 5})
-    typed = [s for s in names if s in text]
+    typed = typed_specials(tok, text) or [s for s in COMMON_SPECIALS if s in text]
     sample = text if typed else "Hello<|endoftext|>world"
     typed = typed or ["<|endoftext|>"]
     plain, allowed = tok.encode(sample), tok.encode_allowing_specials(sample)

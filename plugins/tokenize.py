@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from tutor import Arg, Reply, Span, Table, Text, ToolError, hookimpl
-from tutor.tokenizers import clean_text, pieces, resolve, visible
+from tutor.tokenizers import clean_text, pieces, resolve, typed_specials, visible
 
 MAX_SPANS = 2000  # the page stays responsive; `data` always has every id
 MAX_ROWS = 300
@@ -75,7 +75,7 @@ def _explain(tok, parts, text: str) -> list[str]:
         out.append("`▁` is SentencePiece's way of writing a space: it starts a word.")
     if any(p.special for p in parts):
         out.append("Grey dashed tokens are special tokens the model is fed around your text, not text you typed.")
-    if tok.specials and any(s in "".join(p.text for p in parts) for s in tok.specials if len(s) > 2):
+    if typed_specials(tok, text):
         out.append("Your text contains a special-token string; typed by a user it is plain text, cut into "
                    "ordinary tokens (see /pitfalls).")
     return out
