@@ -67,6 +67,7 @@ def test_tiktoken_encodings_match_tiktoken(toks, name):
         assert toks[name].encode(text) == enc.encode_ordinary(text)
 
 
+@pytest.mark.slow  # imports transformers (~10-20 s on a busy machine)
 def test_bert_matches_transformers(tutor, toks):
     from transformers import AutoTokenizer
 
@@ -80,6 +81,7 @@ def test_bert_matches_transformers(tutor, toks):
     assert toks["bert-base-uncased"].vocab_size == 30522
 
 
+@pytest.mark.slow  # imports transformers (~10-20 s on a busy machine)
 def test_smollm2_splits_every_digit_and_otherwise_matches_the_converted_tokenizer(tutor, toks):
     from transformers import AutoTokenizer
 
@@ -178,6 +180,7 @@ def test_saved_tokenizer_is_registered_now_and_after_restart(tmp_path):
     assert resolve(again, "toy-bpe").encode("lowest") == toy.encode("lowest").ids
 
 
+@pytest.mark.slow  # imports transformers (~10-20 s on a busy machine)
 def test_a_locally_saved_transformers_tokenizer_loads_like_a_hub_one(tmp_path, tutor):
     """The online path (AutoTokenizer) with a folder written by save_pretrained."""
     from transformers import AutoTokenizer
