@@ -5,7 +5,7 @@ from typing import Annotated
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
 from tutor.tokenizers import clean_text, pieces, resolve
 
-DEFAULT = ("gpt2", "cl100k_base", "o200k_base", "bert-base-uncased", "smollm2", "whisper")
+DEFAULT = ("gpt2", "cl100k_base", "o200k_base", "bert-base-uncased", "whisper")  # smollm2: its first load takes ~1 min
 ALIGN_CHARS = 240  # the aligned view covers the start of a long text
 WIDTH = 60  # characters per aligned block
 

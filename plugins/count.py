@@ -58,6 +58,11 @@ def count(ctx, tokenizer: Annotated[str | None, Arg("tokenizer name; all of them
         lines.append(f"{w['family']} (`{name}`): {counts[name]:,} of its {w['window']:,}-token context "
                      f"window ({w['fraction']:.2%}){over}.")
     lines += notes + [f"Could not load {f}" for f in failed]
+    if not (tokenizer or tokenizers):
+        extra = [s.name for s in registry.tokenizers.values() if not s.counts_by_default]
+        if extra:
+            lines.append(f"Not counted unless named: {', '.join(extra)} (e.g. `/count --tokenizers "
+                         f"{','.join(extra[:2])} TEXT`).")
     return Reply(text="\n\n".join(lines),
                  table=Table(["tokenizer", "family", "tokens", "chars/token", "context window used"], rows),
                  data={"counts": counts, "characters": len(text), "context": windows})

@@ -44,6 +44,8 @@ def register_tokenizers(register):
                            aliases=("bert",),
                            description="BERT's WordPiece, uncased, 30,522 tokens (lower-cases, strips accents)",
                            source=MINILM_FILES["tokenizer.json"].source))
+    # not in /count's and /compare's default set: its first load converts the model's GGUF (~1 min)
     register(TokenizerSpec("smollm2", _smollm2, family="SmolLM2 (Hugging Face)", context_window=8192,
+                           counts_by_default=False,
                            description="SmolLM2's byte-level BPE, 49,152 tokens; every digit is its own token",
                            source=f"{SMOLLM2_GGUF.source}, converted once"))
