@@ -73,7 +73,11 @@ def _explain(tok, parts, text: str) -> list[str]:
         out.append("`##` marks a WordPiece token that continues a word; a token without it starts one.")
     if any("▁" in p.name for p in parts):
         out.append("`▁` is SentencePiece's way of writing a space: it starts a word.")
-    if any(p.special for p in parts):
+    unknown = [p for p in parts if p.special and p.name in ("[UNK]", "<unk>")]
+    if unknown:
+        out.append(f"`{unknown[0].name}` stands for text this vocabulary cannot spell (e.g. an emoji in BERT): "
+                   "the model sees only 'unknown' there, and decoding cannot bring the text back.")
+    if any(p.special and p not in unknown for p in parts):
         out.append("Grey dashed tokens are special tokens the model is fed around your text, not text you typed.")
     if typed_specials(tok, text):
         out.append("Your text contains a special-token string; typed by a user it is plain text, cut into "

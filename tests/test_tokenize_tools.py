@@ -25,6 +25,8 @@ def test_tokenize_shows_partial_utf8_and_wordpiece_and_specials(ask):
     bert = ask("/tokenize --specials bert-base-uncased unhappiness")
     assert bert.data["tokens"][0] == "[CLS]" and bert.data["tokens"][-1] == "[SEP]"
     assert any(t.startswith("##") for t in bert.data["tokens"]) and bert.spans[0].special
+    unk = ask("/tokenize bert-base-uncased hi 🙂")
+    assert unk.data["tokens"][-1] == "[UNK]" and "cannot spell" in unk.text
     typed = ask("/tokenize gpt2 <|endoftext|>")
     assert 50256 not in typed.data["ids"] and typed.data["count"] > 1  # plain text, not the special
 
@@ -65,6 +67,7 @@ def test_count_every_tokenizer_and_context_windows(ask):
     assert {"gpt2", "r50k_base", "cl100k_base", "o200k_base", "bert-base-uncased", "whisper"} <= set(reply.data["counts"])
     assert reply.data["counts"]["gpt2"] == reply.data["counts"]["r50k_base"]
     assert reply.data["context"]["gpt2"]["window"] == 1024
+    assert "smollm2" not in reply.data["counts"] and "smollm2" in reply.text  # named, not silently missing
     one = ask("/count --tokenizers bert The cat")
     assert one.data["counts"] == {"bert-base-uncased": 2} and "512" in one.text
 
