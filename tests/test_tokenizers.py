@@ -63,8 +63,9 @@ def test_tiktoken_encodings_match_tiktoken(toks, name):
     import tiktoken
 
     enc = tiktoken.get_encoding(name)
-    for text in CORPUS + [big_text()[:30_000]]:
+    for text in CORPUS + [big_text()[:30_000], "a\ud800b"]:
         assert toks[name].encode(text) == enc.encode_ordinary(text)
+        assert toks[name].count(text) == len(enc.encode_ordinary(text))
 
 
 @pytest.mark.slow  # imports transformers (~10-20 s on a busy machine)
