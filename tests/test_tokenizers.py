@@ -192,3 +192,40 @@ def test_a_locally_saved_transformers_tokenizer_loads_like_a_hub_one(tmp_path, t
     gpt2_transformers_tokenizer(str(package_file(GPT2_TIKTOKEN, tutor.settings.assets))).save_pretrained(tmp_path)
     tok = from_transformers("local", AutoTokenizer.from_pretrained(tmp_path))
     assert tok.encode("Hello world <|endoftext|>") == tutor.tokenizer("r50k_base").encode("Hello world <|endoftext|>")
+
+
+def test_byte_bpe_tokenizer_from_toy_merges_encodes_like_plain_bpe():
+    """What the toy trainer hands over (ordered byte merges) becomes a tokenizers object whose ids
+    are those of merging by rank (bpe_parts, minbpe's encode)."""
+    import regex
+
+    from tutor.tokenizers import HFTokenizer, bpe_parts, byte_bpe_tokenizer
+
+    text = "low lower lowest newer wider widest " * 10
+    ids, merges = list(text.encode()), []
+    for new in range(256, 276):  # a tiny minbpe-style training loop
+        pairs = {}
+        for pair in zip(ids, ids[1:]):
+            pairs[pair] = pairs.get(pair, 0) + 1
+        a, b = max(pairs, key=pairs.get)
+        vocab = {i: bytes([i]) for i in range(256)}
+        for i, (x, y) in enumerate(merges):
+            vocab[256 + i] = x + y
+        merges.append((vocab[a], vocab[b]))
+        out, i = [], 0
+        while i < len(ids):
+            if i + 1 < len(ids) and (ids[i], ids[i + 1]) == (a, b):
+                out.append(new)
+                i += 2
+            else:
+                out.append(ids[i])
+                i += 1
+        ids = out
+    pattern = r" ?\p{L}+| ?[^\s\p{L}]+|\s+"
+    tok = HFTokenizer("toy", byte_bpe_tokenizer(merges, pattern))
+    ranks = {bytes([i]): i for i in range(256)} | {x + y: 256 + i for i, (x, y) in enumerate(merges)}
+    sample = "the lowest newest widow, 日本"
+    expect = [ranks[p] for chunk in regex.findall(pattern, sample) for p in bpe_parts(ranks, chunk.encode())]
+    assert tok.encode(sample) == expect
+    assert tok.decode(tok.encode(sample)) == sample
+    assert tok.merge(ranks[merges[0][0] + merges[0][1]]).rank == 0

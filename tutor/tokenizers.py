@@ -493,7 +493,10 @@ def resolve(tutor: "Tutor", name: str) -> Tokenizer:
         raise ToolError(f"Unknown tokenizer {name!r}.{suggest(name, names)} Available offline: "
                         f"{', '.join(names)}." + ("" if offline(tutor.settings.offline) else
                                                   " Online, a Hugging Face hub id (like t5-small) works too."))
-    return tutor.cache.get(f"tokenizer:hub:{name}", lambda: load_hub(name, tutor.settings))
+    try:
+        return tutor.cache.get(f"tokenizer:hub:{name}", lambda: load_hub(name, tutor.settings))
+    except ToolError as e:  # not on the hub either: perhaps a typo of a local name
+        raise ToolError(f"{e}{suggest(name, names)}") from None
 
 
 def smollm2_tokenizers_object(folder: Path):
@@ -644,3 +647,30 @@ def typed_specials(tok: Tokenizer, text: str) -> list[str]:
     Whisper alone has 1,600 of them."""
     specials = tok.specials
     return list(dict.fromkeys(m for m in _SPECIAL_SHAPES.findall(text) if m in specials))
+
+
+def byte_bpe_tokenizer(merges: list[tuple[bytes, bytes]], pattern: str | None = None):
+    """A `tokenizers.Tokenizer` from a byte-level BPE's ordered merges, as a minbpe-style trainer
+    makes them: ids 0-255 are the bytes themselves, merge i makes id 256 + i and has rank i.
+
+    `pattern` is the split regex applied before merging (None: the whole text is one chunk).
+    Pass the result to `save_tokenizer` to make it a tokenizer every tool can use.
+    """
+    from tokenizers import Regex, decoders, models, pre_tokenizers
+    from tokenizers import Tokenizer as HFTok
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    printable = bytes_to_unicode()
+
+    def name(b: bytes) -> str:
+        return "".join(printable[x] for x in b)
+
+    vocab = {name(bytes([b])): b for b in range(256)}
+    for i, (left, right) in enumerate(merges):
+        vocab.setdefault(name(left + right), 256 + i)  # subtle: a second merge giving the same bytes is unreachable
+    tok = HFTok(models.BPE(vocab, [(name(a), name(b)) for a, b in merges]))
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.pre_tokenizer = byte_level if pattern is None else pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(Regex(pattern), behavior="isolated"), byte_level])
+    tok.decoder = decoders.ByteLevel()
+    return tok
