@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from . import chat
+from . import chat, lessons
 from .context import Tutor
 from .plugins import Registry
 from .tools import Param, Reply, Span, Tool
@@ -162,7 +162,7 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1, min_width=200):
                 gr.Markdown("### Lessons", elem_id="outline-title")
-                outline = gr.Markdown("Lessons appear here.", elem_id="outline")  # noqa: F841
+                outline = gr.Markdown(lessons.outline_for(tutor, None), elem_id="outline")
             with gr.Column(scale=3, min_width=320):
                 chatbot = gr.Chatbot(elem_id="chat", height=520, label="tutor",
                                      placeholder="Type `/help`, or try `/count The cat sat on the mat`.")
@@ -187,6 +187,10 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
         events = [box.submit(turn, [box, chatbot, learner], [chatbot, box, learner], api_visibility="private"),
                   send.click(turn, [box, chatbot, learner], [chatbot, box, learner], api_visibility="private")]
         halt.click(stop, [learner], None, cancels=events, api_visibility="private")
+        # The outline follows the learner: shown on load, refreshed after every turn.
+        for event in events:
+            event.then(lambda who: lessons.outline_for(tutor, who), [learner], outline, api_visibility="private")
+        app.load(lambda who: lessons.outline_for(tutor, who), [learner], outline, api_visibility="private")
         # API endpoints for clients and tests. /chat is the page's own turn with the history as
         # plain JSON, so a client may send plain strings; /ask returns the final reply's data.
         api_in, api_learner, api_out = gr.Textbox(visible=False), gr.Textbox(visible=False), gr.JSON(visible=False)
