@@ -66,12 +66,14 @@ class Tokenizer:
         raise NotImplementedError
 
     def token_name(self, id: int) -> str:
-        """The token as the tokenizer itself names it: 'Ġthe' in GPT-2's HF vocab, '##ness' in WordPiece."""
-        raise NotImplementedError
+        """The token as the tokenizer itself names it: 'Ġthe' in GPT-2's HF vocab, '##ness' in WordPiece.
+        (Default, for adapters that only know bytes: the bytes as text, undecodable ones as \\xNN.)"""
+        return self.token_bytes(id).decode("utf-8", errors="backslashreplace")
 
     def token_id(self, name: str) -> int | None:
-        """The id of a token given by its name (or, for tiktoken, its text); None if not in the vocab."""
-        raise NotImplementedError
+        """The id of a token given by its name (or, for tiktoken, its text); None if not in the vocab.
+        (Default: unknown, for adapters that cannot look names up.)"""
+        return None
 
     def is_special(self, id: int) -> bool:
         return id in self.specials.values()
@@ -629,6 +631,9 @@ def text_to_id(tok: Tokenizer, text: str) -> int | None:
     """The id of the single token whose text is `text`, if there is one (any tokenizer kind)."""
     if isinstance(tok, TiktokenTokenizer):
         return tok.ranks.get(text.encode("utf-8"))
+    if not isinstance(tok, HFTokenizer):  # an adapter that cannot look names up: ask the encoder
+        ids = tok.encode(text) if text else []
+        return ids[0] if len(ids) == 1 and tok.token_bytes(ids[0]) == text.encode("utf-8") else None
     if tok.byte_level:
         from transformers.convert_slow_tokenizer import bytes_to_unicode
 
