@@ -36,23 +36,37 @@ def _words(line: str, start: int) -> Iterable[tuple[str | None, int]]:
     """Yield (word, start) for each shell word of line[start:], `start` a position in line.
 
     A word shlex cannot finish (an unbalanced quote) comes as (None, start): a text parameter
-    takes the raw rest from there, anything else reports the quote.
+    takes the raw rest from there, anything else reports the quote. shlex reads a small window
+    at a time (grown when a word might run past it), so a 1 MB text after the command words is
+    never copied or scanned here.
     """
-    lexer = shlex.shlex(line[start:], posix=True, punctuation_chars=False)
-    lexer.whitespace_split = True
-    lexer.commenters = ""
+    pos = start
     while True:
-        pos = lexer.instream.tell()
-        gap = line[start + pos:]
-        begin = start + pos + len(gap) - len(gap.lstrip())
-        try:
-            word = lexer.get_token()
-        except ValueError:  # shlex says "No closing quotation" / "No escaped character"
-            yield None, begin
-            return
+        size = 4096
+        while True:
+            chunk = line[pos:pos + size]
+            more = pos + size < len(line)
+            lexer = shlex.shlex(chunk, posix=True, punctuation_chars=False)
+            lexer.whitespace_split = True
+            lexer.commenters = ""
+            begin = pos + len(chunk) - len(chunk.lstrip())
+            try:
+                word = lexer.get_token()
+            except ValueError:  # "No closing quotation" / "No escaped character"
+                if more:
+                    size *= 4
+                    continue
+                yield None, begin
+                return
+            end = lexer.instream.tell()
+            if more and end >= len(chunk):  # the word may continue past the window
+                size *= 4
+                continue
+            break
         if word is None:
             return
         yield word, begin
+        pos += end
 
 
 def parse(line: str, tools: dict[str, Tool], choices: Callable[[str], list[str]],
