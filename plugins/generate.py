@@ -81,17 +81,16 @@ def _run_stream(ctx, model_id, tok, prompt, limit, limit_reason, stops, sampling
     stream = decoder_for(ctx.tutor, model_id).submit(prompt.ids, limit, sampling, stops, limit_reason)
     header = f"**{model_id}** · {sampling.describe()}"
     steps: list[Step] = []
-    pieces: list[str] = []
+    spans: list[Span] = []  # built once per token; each streamed Reply carries a copy of the list
     try:
         for s in stream.steps(ctx.cancel):
             steps.append(s)
-            pieces.append(tok.decode([s.id]))
-            yield Reply(text=f"{header} · writing… {len(steps)}/{limit}",
-                        spans=[_span(tok, st, piece, stops) for st, piece in zip(steps, pieces)],
+            spans.append(_span(tok, s, tok.decode([s.id]), stops))
+            yield Reply(text=f"{header} · writing… {len(steps)}/{limit}", spans=list(spans),
                         progress=len(steps) / limit, done=False)
     finally:
         stream.cancel()  # no-op when finished; frees the batch row when the reader went away
-    yield _final(model_id, tok, prompt, steps, stream.stop_reason, limit, stops, sampling, header, notes)
+    yield _final(model_id, tok, prompt, steps, spans, stream.stop_reason, limit, sampling, header, notes)
 
 
 def _n(count: int, word: str) -> str:
@@ -112,7 +111,7 @@ def _span(tok, step: Step, piece: str, stops: set[int]) -> Span:
                 special=step.id in stops)
 
 
-def _final(model_id, tok, prompt, steps, stop_reason, limit, stops, sampling, header, notes) -> Reply:
+def _final(model_id, tok, prompt, steps, spans, stop_reason, limit, sampling, header, notes) -> Reply:
     ids = [s.id for s in steps]
     body = ids[:-1] if stop_reason == "eos" else ids  # the end-of-text token is not part of the text
     text = tok.decode(body, skip_special_tokens=False)
@@ -134,7 +133,7 @@ def _final(model_id, tok, prompt, steps, stop_reason, limit, stops, sampling, he
              ", ".join(f"{_show(tok, i)} {p:.0%}" for i, p in s.top[1:4] if i != s.id)]
             for n, s in enumerate(steps)]
     return Reply(text="\n\n".join(lines),
-                 spans=[_span(tok, s, tok.decode([s.id]), stops) for s in steps],
+                 spans=spans,
                  table=Table(["step", "token", "id", "p", "next best"], rows) if rows else None,
                  data={"model": model_id, "prompt_ids": prompt.ids, "ids": ids, "text": text,
                        "stop_reason": stop_reason, "sampling": vars(sampling).copy(),

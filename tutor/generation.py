@@ -242,7 +242,7 @@ class Decoder:
         while True:
             with self._lock:
                 room = self.max_batch - len(batch.rows)
-                if self.stackable is False:  # such a model serves one request at a time
+                if not self.stackable:  # unknown until the first prefill; if not, one request at a time
                     room = 0 if batch.rows else 1
                 new, self._inbox = self._inbox[:room], self._inbox[room:]
                 if not new and not batch.rows:
