@@ -24,7 +24,7 @@ LEGEND = ("Colour = probability of each token when it was chosen: " + ", ".join(
 def generate(ctx,
              model: Annotated[str | None, Arg(f"a text-generating model; {DEFAULT_MODEL} when left out",
                                               choices="models")] = None,
-             prompt: Text = "",
+             prompt: Annotated[Text, Arg("the text to continue; empty starts from the beginning-of-text token")] = "",
              *,
              max_tokens: Annotated[int, Arg("most new tokens (at most the max_new_tokens setting)")] = 64,
              greedy: Annotated[bool, Arg("always take the most likely token (the default)")] = False,

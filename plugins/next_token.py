@@ -18,7 +18,7 @@ SHOWN = 15  # tokens drawn, the most likely under the raw softmax
 def next_token(ctx,
                model: Annotated[str | None, Arg(f"a text-generating model; {DEFAULT_MODEL} when left out",
                                                 choices="models")] = None,
-               prompt: Text = "",
+               prompt: Annotated[Text, Arg("the text whose next token we look at")] = "",
                *,
                temperature: Annotated[float | None, Arg("divide the logits by T before softmax (default 1)")] = None,
                top_k: Annotated[int | None, Arg("keep only the K most likely tokens")] = None,

@@ -265,3 +265,21 @@ def test_smollm2_greedy_equals_generate_and_chat_template(tutor):
     chat_reply = chat.final("/generate --chat --max-tokens 60 What is the capital of France?", tutor.session("c"))
     assert "<|im_start|>" in chat_reply.data["templated_prompt"] and "Paris" in chat_reply.data["text"]
     assert chat_reply.data["stop_reason"] == "eos" and chat_reply.data["ids"][-1] == 2
+
+
+@pytest.mark.slow
+def test_smollm2_concurrent_learners_equal_generate(tutor):
+    prompts = ["The capital of France is", "Once upon a time, in a land far away,", "def fibonacci(n):"]
+    with tutor.model("smollm2-135m") as lm:
+        encoded = {p: lm.tokenizer.encode(p) for p in prompts}
+    expected = {p: reference(tutor, "smollm2-135m", ids, 24, do_sample=False, eos=2) for p, ids in encoded.items()}
+    results, barrier = {}, threading.Barrier(len(prompts))
+
+    def learner(p):
+        barrier.wait()
+        results[p] = chat.final(f"/generate --max-tokens 24 {p}", tutor.session(p))
+
+    threads = [threading.Thread(target=learner, args=(p,)) for p in prompts]
+    [t.start() for t in threads]
+    [t.join(300) for t in threads]
+    assert {p: r.data["ids"] for p, r in results.items()} == expected
