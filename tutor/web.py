@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from . import chat
+from . import chat, lessons
 from .context import Tutor
 from .plugins import Registry
 from .tools import Param, Reply, Span, Tool
@@ -72,6 +72,20 @@ def message_text(content: Any) -> str:
     if isinstance(content, (list, tuple)):
         return "".join(message_text(c) for c in content)
     return ""
+
+
+def normalize_history(history: list | None) -> list[dict[str, Any]]:
+    """Chat history from the page (content blocks) or a client (plain strings) -> plain messages."""
+    out = []
+    for m in history or []:
+        content = m.get("content") if isinstance(m, dict) else m
+        files = [c for c in content if isinstance(c, dict) and c.get("type") == "file"] \
+            if isinstance(content, list) else []
+        if files:
+            out += [{"role": m["role"], "content": {"path": f["file"]["path"]}} for f in files]
+        else:
+            out.append({"role": m.get("role", "user"), "content": message_text(content)})
+    return out
 
 
 def palette_command(tool: Tool, values: list[Any]) -> str:
@@ -130,7 +144,7 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
 
     def turn(message: str, history: list, learner: str | None) -> Iterator[tuple[list, str, str]]:
         learner = learner or uuid.uuid4().hex
-        history = list(history or []) + [{"role": "user", "content": message}]
+        history = normalize_history(history) + [{"role": "user", "content": message}]
         session = tutor.session(learner)
         cancel = cancels[learner] = threading.Event()
         base = len(history)
@@ -148,7 +162,7 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1, min_width=200):
                 gr.Markdown("### Lessons", elem_id="outline-title")
-                outline = gr.Markdown("Lessons appear here.", elem_id="outline")  # noqa: F841
+                outline = gr.Markdown(lessons.outline_for(tutor, None), elem_id="outline")
             with gr.Column(scale=3, min_width=320):
                 chatbot = gr.Chatbot(elem_id="chat", height=520, label="tutor",
                                      placeholder="Type `/help`, or try `/count The cat sat on the mat`.")
@@ -165,16 +179,24 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
                         inputs = [_input(p, reg) for p in tool.params]
                         run = gr.Button(f"Run /{tool.name}")
                         cmd = gr.Textbox(visible=False)
-                        run.click(lambda *v, t=tool: palette_command(t, list(v)), inputs, cmd).then(
-                            turn, [cmd, chatbot, learner], [chatbot, box, learner])
+                        run.click(lambda *v, t=tool: palette_command(t, list(v)), inputs, cmd,
+                                  api_visibility="private").then(
+                            turn, [cmd, chatbot, learner], [chatbot, box, learner], api_visibility="private")
                 with gr.Accordion("Plugins", open=False):
                     gr.Markdown(plugins_markdown(reg), elem_id="plugins")
-        events = [box.submit(turn, [box, chatbot, learner], [chatbot, box, learner]),
-                  send.click(turn, [box, chatbot, learner], [chatbot, box, learner])]
-        halt.click(stop, [learner], None, cancels=events)
-        # A plain API endpoint for clients and tests: one message in, the final reply's markdown out.
-        api_in, api_out = gr.Textbox(visible=False), gr.JSON(visible=False)
-        api_learner = gr.Textbox(visible=False)
+        events = [box.submit(turn, [box, chatbot, learner], [chatbot, box, learner], api_visibility="private"),
+                  send.click(turn, [box, chatbot, learner], [chatbot, box, learner], api_visibility="private")]
+        halt.click(stop, [learner], None, cancels=events, api_visibility="private")
+        # The outline follows the learner: shown on load, refreshed after every turn.
+        for event in events:
+            event.then(lambda who: lessons.outline_for(tutor, who), [learner], outline, api_visibility="private")
+        app.load(lambda who: lessons.outline_for(tutor, who), [learner], outline, api_visibility="private")
+        # API endpoints for clients and tests. /chat is the page's own turn with the history as
+        # plain JSON, so a client may send plain strings; /ask returns the final reply's data.
+        api_in, api_learner, api_out = gr.Textbox(visible=False), gr.Textbox(visible=False), gr.JSON(visible=False)
+        api_history = gr.JSON(visible=False)
+        gr.Button(visible=False).click(turn, [api_in, api_history, api_learner], [api_history, api_in, api_learner],
+                                       api_name="chat")
         gr.Button(visible=False).click(lambda m, who: _api(tutor, m, who), [api_in, api_learner], api_out,
                                        api_name="ask")
     return app
