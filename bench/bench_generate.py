@@ -48,7 +48,7 @@ def in_thread(fn, *args):
 def tool_run(tutor: Tutor, prompt: str, learner: str, new: int = NEW) -> tuple[float, float, int, str]:
     """(seconds to the first streamed token, total seconds, new tokens, stop reason) of one /generate."""
     start, first, final = time.perf_counter(), None, None
-    for reply in chat.respond(f"/generate --max-tokens {new} {prompt}", tutor.session(learner)):
+    for reply in chat.respond(f"/generate --greedy --max-tokens {new} {prompt}", tutor.session(learner)):
         if first is None and not reply.done:
             first = time.perf_counter() - start
         final = reply

@@ -27,8 +27,8 @@ def generate(ctx,
              prompt: Annotated[Text, Arg("the text to continue; empty starts from the beginning-of-text token")] = "",
              *,
              max_tokens: Annotated[int, Arg("most new tokens (at most the max_new_tokens setting)")] = 64,
-             greedy: Annotated[bool, Arg("always take the most likely token (the default)")] = False,
-             temperature: Annotated[float | None, Arg("sample; logits are divided by T (0.7 sharper, 1.5 wilder)")] = None,
+             greedy: Annotated[bool, Arg("always take the most likely token instead of sampling")] = False,
+             temperature: Annotated[float | None, Arg("logits are divided by T before sampling (0.7 sharper, 1.5 wilder)")] = None,
              top_k: Annotated[int | None, Arg("sample only among the K most likely tokens")] = None,
              top_p: Annotated[float | None, Arg("sample among the most likely tokens whose total reaches P")] = None,
              repetition_penalty: Annotated[float | None, Arg("above 1 makes tokens already in the text less likely")] = None,
@@ -37,13 +37,16 @@ def generate(ctx,
              step: Annotated[bool, Arg("one token per call: the manual loop, step by step")] = False):
     """Continue PROMPT with a language model, token by token, and show how sure it was of each.
 
-    Greedy by default (always the most likely token); --temperature, --top-k and --top-p sample
-    instead. Generation stops at the model's end-of-text token or at --max-tokens, and says which.
-    `--chat` wraps the prompt in the model's chat template. `--step` runs the loop by hand: each
-    call adds one token and shows the ids, the top logits and the choice; `/generate --step`
-    with no prompt takes the next step.
+    Each token is drawn from the model's probabilities (shaped by --temperature, --top-k, --top-p;
+    --seed repeats a draw), or with --greedy the most likely token is always taken. Generation
+    stops at the model's end-of-text token or at --max-tokens, and says which. `--chat` wraps the
+    prompt in the model's chat template. `--step` runs the loop by hand, greedy unless a sampling
+    control is given: each call adds one token and shows the ids, the top logits and the choice;
+    `/generate --step` with no prompt takes the next step.
     """
-    sampling, notes = sampling_from_options(greedy, temperature, top_k, top_p, repetition_penalty, seed)
+    # the manual loop is argmax by default, as written by hand; /generate samples unless --greedy
+    sampling, notes = sampling_from_options(greedy, temperature, top_k, top_p, repetition_penalty, seed,
+                                            default_greedy=step)
     if step:
         return _manual_step(ctx, model, prompt, chat, sampling, notes,
                             options_given=greedy or any(v is not None for v in (temperature, top_k, top_p,
@@ -227,4 +230,4 @@ def _manual_step(ctx, model, text, chat, sampling, notes, options_given: bool) -
 
 @hookimpl
 def register_tools(register):
-    register(generate, example="/generate --max-tokens 30 The cat sat on the")
+    register(generate, example="/generate --greedy --max-tokens 30 The cat sat on the")

@@ -64,7 +64,7 @@ def reference(tutor, model_id, prompt_ids, n, **kw):
 # ---- correctness against transformers ------------------------------------------------------------
 
 def test_greedy_equals_model_generate(tiny):
-    reply = ask(tiny, f"/generate {TINY} --max-tokens 30 The cat sat on the")
+    reply = ask(tiny, f"/generate {TINY} --greedy --max-tokens 30 The cat sat on the")
     assert not reply.error, reply.text
     d = reply.data
     assert d["model"] == TINY and d["stop_reason"] in ("max_tokens", "eos")
@@ -84,6 +84,8 @@ def test_seeded_sampling_is_reproducible_and_equals_generate(tiny):
     assert first.data["ids"] == expected
     other = ask(tiny, cmd.replace("--seed 7", "--seed 8"), "c")
     assert other.data["ids"] != first.data["ids"]
+    plain = [ask(tiny, f"/generate {TINY} --seed 1 --max-tokens 10 Hi", who).data for who in "de"]
+    assert plain[0]["ids"] == plain[1]["ids"] and plain[0]["sampling"]["temperature"] == 1.0
 
 
 def test_processors_are_transformers_own():
@@ -152,7 +154,7 @@ def test_stop_button_ends_generation_at_once(tiny):
             cancel.set()
     final = replies[-1]
     assert final.data["stop_reason"] == "stopped" and len(final.data["ids"]) == 3
-    assert "Stop" in final.text
+    assert "Stop" in final.text and final.data["sampling"]["greedy"] is False  # sampling is the default
     # the decoder dropped that request; the next one runs normally
     assert ask(tiny, f"/generate {TINY} --max-tokens 5 Hello").data["stop_reason"] in ("max_tokens", "eos")
 
@@ -168,7 +170,7 @@ def test_concurrent_learners_get_their_own_streams(tiny):
 
     def learner(p):
         barrier.wait()
-        results[p] = ask(tiny, f"/generate {TINY} --max-tokens 20 {p}", learner=p)
+        results[p] = ask(tiny, f"/generate {TINY} --greedy --max-tokens 20 {p}", learner=p)
 
     threads = [threading.Thread(target=learner, args=(p,)) for p in prompts]
     [t.start() for t in threads]
@@ -217,7 +219,7 @@ def test_other_bad_input(tiny):
     assert too_long.error and "reads at most 64" in too_long.text
     zero = ask(tiny, f"/generate {TINY} --temperature 0 --max-tokens 5 The cat")
     assert not zero.error and "greedy" in zero.text
-    assert zero.data["ids"] == ask(tiny, f"/generate {TINY} --max-tokens 5 The cat").data["ids"]
+    assert zero.data["ids"] == ask(tiny, f"/generate {TINY} --greedy --max-tokens 5 The cat").data["ids"]
     with pytest.raises(ToolError):
         sampling_from_options(top_p=-0.1)
 
@@ -258,11 +260,12 @@ def test_step_mode_is_the_greedy_loop_one_token_per_call(tiny):
 
 @pytest.mark.slow
 def test_smollm2_greedy_equals_generate_and_chat_template(tutor):
-    reply = chat.final("/generate --max-tokens 40 The capital of France is", tutor.session("real"))
+    reply = chat.final("/generate --greedy --max-tokens 40 The capital of France is", tutor.session("real"))
     assert not reply.error, reply.text
     assert reply.data["ids"] == reference(tutor, "smollm2-135m", reply.data["prompt_ids"], 40, do_sample=False,
                                           eos=2)
-    chat_reply = chat.final("/generate --chat --max-tokens 60 What is the capital of France?", tutor.session("c"))
+    chat_reply = chat.final("/generate --chat --greedy --max-tokens 60 What is the capital of France?",
+                            tutor.session("c"))
     assert "<|im_start|>" in chat_reply.data["templated_prompt"] and "Paris" in chat_reply.data["text"]
     assert chat_reply.data["stop_reason"] == "eos" and chat_reply.data["ids"][-1] == 2
 
@@ -277,7 +280,7 @@ def test_smollm2_concurrent_learners_equal_generate(tutor):
 
     def learner(p):
         barrier.wait()
-        results[p] = chat.final(f"/generate --max-tokens 24 {p}", tutor.session(p))
+        results[p] = chat.final(f"/generate --greedy --max-tokens 24 {p}", tutor.session(p))
 
     threads = [threading.Thread(target=learner, args=(p,)) for p in prompts]
     [t.start() for t in threads]

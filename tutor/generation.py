@@ -84,11 +84,13 @@ class Sampling:
 
 def sampling_from_options(greedy: bool = False, temperature: float | None = None, top_k: int | None = None,
                           top_p: float | None = None, repetition_penalty: float | None = None,
-                          seed: int | None = None) -> tuple[Sampling, list[str]]:
+                          seed: int | None = None, default_greedy: bool = False) -> tuple[Sampling, list[str]]:
     """Check what a learner typed and turn it into Sampling, plus notes to show them.
 
-    Greedy unless a sampling control is given. Temperature 0 is the limit "always the most
-    likely token", i.e. greedy: we say so and run greedy. Everything else out of range is refused.
+    Without --greedy the next token is drawn from the distribution (temperature 1, nothing cut:
+    the model's own probabilities) unless `default_greedy` and no sampling control was given.
+    Temperature 0 is the limit "always the most likely token", i.e. greedy: we say so and run
+    greedy. Everything else out of range is refused with what each control means.
     """
     notes: list[str] = []
     if temperature is not None and temperature < 0:
@@ -104,16 +106,16 @@ def sampling_from_options(greedy: bool = False, temperature: float | None = None
     if repetition_penalty is not None and repetition_penalty <= 0:
         raise ToolError(f"--repetition-penalty must be above 0 (1 means no penalty; above 1 makes tokens "
                         f"already in the text less likely), but got {repetition_penalty:g}. Try 1.2.")
-    sampling_asked = any(v is not None for v in (temperature, top_k, top_p))
-    if greedy and sampling_asked:
+    controls = any(v is not None for v in (temperature, top_k, top_p))
+    if greedy and controls:
         raise ToolError("--greedy always takes the most likely token, so --temperature, --top-k and --top-p "
                         "would have no effect. Use --greedy alone, or drop it to sample.")
     if temperature == 0:
         notes.append("Temperature 0 means always taking the most likely token: that is greedy decoding, "
-                      "so this ran greedy (top-k and top-p then change nothing).")
-        sampling_asked = False
+                     "so this ran greedy (top-k and top-p then change nothing).")
+        greedy = True
     penalty = 1.0 if repetition_penalty is None else float(repetition_penalty)
-    if not sampling_asked:
+    if greedy or (default_greedy and not controls and seed is None):
         return Sampling(greedy=True, repetition_penalty=penalty), notes
     return Sampling(greedy=False, temperature=1.0 if temperature is None else float(temperature), top_k=top_k,
                     top_p=top_p, repetition_penalty=penalty,
