@@ -1,0 +1,166 @@
+"""Benchmark: the tutor's decoding loop against transformers' model.generate, same process, same run.
+
+    python -m bench.bench_generate            (TUTOR_ASSETS_DIR / TUTOR_HOME as for the app)
+
+Prints, on CPU (float32) and, when CUDA is available, on the GPU (bfloat16):
+  1. tokens/s of /generate (streaming, one Reply per token) vs model.generate, 128 new tokens, greedy
+     (target >= 0.95);
+  2. time to the first streamed token vs one forward pass of the prompt;
+  3. aggregate tokens/s with 4 learners generating at once vs 1 (target >= 2x: the decoder
+     batches them);
+  GPU only: the ratio to the memory-bandwidth limit (bytes of weights read per token / bandwidth).
+Each figure is the best of a few alternating repeats, since other processes share the machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+
+import torch
+
+from tutor import chat
+from tutor.context import Tutor
+from tutor.generation import decoder_for
+from tutor.models import model_bytes
+from tutor.settings import Settings
+
+MODEL = "smollm2-135m"
+NEW = 128
+PROMPTS = ["The history of the printing press begins", "In a small village by the sea, there lived",
+           "Here is a recipe for a simple tomato soup:", "The three laws of thermodynamics are"]
+REPEATS = 3
+NOMINAL_BANDWIDTH = {"H200": 4.8e12, "H100": 3.35e12, "A100": 2.0e12, "L4": 3.0e11, "A10": 6.0e11}
+
+
+def in_thread(fn, *args):
+    """Run fn in a fresh thread and return its result. The decoder runs the model in its own
+    thread, so the peer does too: on a crowded machine, torch's CPU thread pool behaves
+    differently in the main thread, and the comparison must not measure that."""
+    out = []
+    worker = threading.Thread(target=lambda: out.append(fn(*args)))
+    worker.start()
+    worker.join()
+    return out[0]
+
+
+def tool_run(tutor: Tutor, prompt: str, learner: str, new: int = NEW) -> tuple[float, float, int, str]:
+    """(seconds to the first streamed token, total seconds, new tokens, stop reason) of one /generate."""
+    start, first, final = time.perf_counter(), None, None
+    for reply in chat.respond(f"/generate --greedy --max-tokens {new} {prompt}", tutor.session(learner)):
+        if first is None and not reply.done:
+            first = time.perf_counter() - start
+        final = reply
+    assert not final.error, final.text
+    return first, time.perf_counter() - start, len(final.data["ids"]), final.data["stop_reason"]
+
+
+def generate_run(tutor: Tutor, prompt: str) -> tuple[float, int]:
+    with tutor.model(MODEL) as lm:
+        ids = torch.tensor([lm.tokenizer.encode(prompt)], device=lm.device)
+        sync(lm.device)
+        start = time.perf_counter()
+        out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=NEW, do_sample=False,
+                                eos_token_id=2, pad_token_id=2)
+        sync(lm.device)
+        return time.perf_counter() - start, out.shape[1] - ids.shape[1]
+
+
+def forward_once(tutor: Tutor, prompt: str) -> float:
+    with tutor.model(MODEL) as lm, torch.inference_mode():
+        ids = torch.tensor([lm.tokenizer.encode(prompt)], device=lm.device)
+        sync(lm.device)
+        start = time.perf_counter()
+        lm.model(input_ids=ids, attention_mask=torch.ones_like(ids), logits_to_keep=1)  # as generate's prefill
+        sync(lm.device)
+        return time.perf_counter() - start
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def concurrent(tutor: Tutor, n: int) -> tuple[float, int]:
+    """Wall seconds and tokens made when n learners each run /generate at the same moment."""
+    results, barrier = [None] * n, threading.Barrier(n + 1)
+
+    def learner(i: int) -> None:
+        barrier.wait()
+        results[i] = tool_run(tutor, PROMPTS[i % len(PROMPTS)], f"bench-{n}-{i}")
+
+    threads = [threading.Thread(target=learner, args=(i,)) for i in range(n)]
+    [t.start() for t in threads]
+    barrier.wait()
+    start = time.perf_counter()
+    [t.join() for t in threads]
+    return time.perf_counter() - start, sum(r[2] for r in results)
+
+
+def section(device: str) -> None:
+    tutor = Tutor(Settings(device=device, offline="yes"))
+    with tutor.model(MODEL) as lm:
+        dtype, weights = lm.dtype, model_bytes(lm)
+    prompt = PROMPTS[0]
+    tool_run(tutor, prompt, "warm-up", 8)
+    in_thread(generate_run, tutor, prompt)
+    print(f"\n== {MODEL} on {device} ({str(dtype).removeprefix('torch.')}), greedy, {NEW} new tokens ==")
+
+    tool, gen, firsts, forwards = [], [], [], []
+    for _ in range(REPEATS):  # alternate, so a busy moment hurts both sides alike
+        first, total, n, reason = tool_run(tutor, prompt, "bench")
+        tool.append(n / total)
+        firsts.append(first)
+        seconds, m = in_thread(generate_run, tutor, prompt)
+        gen.append(m / seconds)
+        forwards.append(in_thread(forward_once, tutor, prompt))
+    print(f"1. tokens/s  tool loop (streaming) {max(tool):8.1f}   model.generate {max(gen):8.1f}   "
+          f"ratio {max(tool) / max(gen):.2f}  (target >= 0.95; tool stopped by {reason} after {n} tokens, "
+          f"generate made {m})")
+    print(f"2. first token {min(firsts) * 1e3:7.1f} ms   one forward of the prompt {min(forwards) * 1e3:7.1f} ms   "
+          f"ratio {min(firsts) / min(forwards):.2f}  (median {statistics.median(firsts) * 1e3:.1f} ms)")
+
+    decoder = decoder_for(tutor, MODEL)
+    one = max(n / s for s, n in (concurrent(tutor, 1) for _ in range(REPEATS)))
+    decoder.largest_batch = 0
+    four = max(n / s for s, n in (concurrent(tutor, 4) for _ in range(REPEATS)))
+    print(f"3. aggregate tokens/s  1 learner {one:8.1f}   4 learners at once {four:8.1f}   ratio {four / one:.2f}  "
+          f"(target >= 2; largest batch stepped together: {decoder.largest_batch})")
+
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+        nominal = next((bw for key, bw in NOMINAL_BANDWIDTH.items() if key in name), None)
+        measured = copy_bandwidth()
+        for label, rate in (("tool loop", max(tool)), ("model.generate", max(gen))):
+            limit_s = weights / measured
+            print(f"   {label}: {1e3 / rate:.2f} ms/token; reading {weights / 1e6:.0f} MB of weights at the "
+                  f"measured {measured / 1e12:.2f} TB/s takes {limit_s * 1e3:.3f} ms -> {limit_s * rate:.1%} of the "
+                  f"bandwidth limit" + (f" (nominal {nominal / 1e12:.1f} TB/s: {weights / nominal * rate:.1%})"
+                                        if nominal else ""))
+
+
+def copy_bandwidth() -> float:
+    """Bytes per second of a large device-to-device copy (read + write), the practical ceiling."""
+    src = torch.empty(2**30, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(10):
+        dst.copy_(src)
+    torch.cuda.synchronize()
+    return 2 * src.numel() * 10 / (time.perf_counter() - start)
+
+
+def main() -> None:
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    section("cpu")
+    if torch.cuda.is_available():
+        section("cuda")
+    else:
+        print("\n(GPU section skipped: CUDA is not available on this machine)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""/generate, /next and the batching decoder, checked against transformers' own generate.
+
+Mechanics run on a tiny random GPT-2 (hidden 32, 2 layers, untrained, with GPT-2's real
+tokenizer); facts about a real model (smollm2-135m) are marked slow.
+"""
+
+import os
+import threading
+import time
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from tutor import ToolError, chat, hookimpl
+from tutor.assets import GPT2_TIKTOKEN, package_file
+from tutor.context import Tutor
+from tutor.generation import Sampling, decoder_for, sampling_from_options
+from tutor.models import ModelSpec
+from tutor.plugins import build_registry
+from tutor.settings import Settings
+from tutor.tokenizers import gpt2_transformers_tokenizer
+
+ASSETS = Path(os.environ.get("TUTOR_TEST_ASSETS_DIR", Path.home() / ".cache" / "tutor-test-assets"))
+TINY = "tiny-gpt2"
+EOS = 50256
+
+
+def _tiny_gpt2(req):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=64)).to(req.device)
+    return model, gpt2_transformers_tokenizer(str(package_file(GPT2_TIKTOKEN, req.settings.assets)))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A Tutor with the built-in tools plus a tiny random GPT-2 (a stand-in, labelled as one)."""
+    spec = ModelSpec(TINY, "GPT-2 architecture, tiny (hidden 32, 2 layers), untrained weights", "gpt2",
+                     "causal-lm", _tiny_gpt2, source="built in the test")
+    plugin = types.SimpleNamespace(register_models=hookimpl(lambda register: register(spec)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TUTOR_ENTRY_POINTS", "0")
+        registry = build_registry(extra=[("tiny_models", plugin)])
+    return Tutor(Settings(home=tmp_path_factory.mktemp("home"), assets_dir=ASSETS, offline="yes",
+                          device="cpu", max_new_tokens=200), registry)
+
+
+def ask(tutor, message, learner="learner"):
+    return chat.final(message, tutor.session(learner))
+
+
+def reference(tutor, model_id, prompt_ids, n, **kw):
+    """transformers' own generate on the same model: the new ids."""
+    with tutor.model(model_id) as lm:
+        ids = torch.tensor([prompt_ids], device=lm.device)
+        out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                                eos_token_id=kw.pop("eos", EOS), pad_token_id=0, **kw)
+    return out[0, len(prompt_ids):].tolist()
+
+
+# ---- correctness against transformers ------------------------------------------------------------
+
+def test_greedy_equals_model_generate(tiny):
+    reply = ask(tiny, f"/generate {TINY} --greedy --max-tokens 30 The cat sat on the")
+    assert not reply.error, reply.text
+    d = reply.data
+    assert d["model"] == TINY and d["stop_reason"] in ("max_tokens", "eos")
+    assert d["ids"] == reference(tiny, TINY, d["prompt_ids"], 30, do_sample=False)
+    assert [s["id"] for s in d["steps"]] == d["ids"]
+    assert all(0 < s["p"] <= 1 and s["top"][0][1] >= s["p"] for s in d["steps"])  # greedy = the top token
+
+
+def test_seeded_sampling_is_reproducible_and_equals_generate(tiny):
+    cmd = f"/generate {TINY} --max-tokens 25 --temperature 0.8 --top-k 40 --top-p 0.9 --repetition-penalty 1.3 --seed 7 Once upon a time"
+    first, second = ask(tiny, cmd, "a"), ask(tiny, cmd, "b")
+    assert first.data["ids"] == second.data["ids"]
+    assert first.data["sampling"]["seed"] == 7
+    torch.manual_seed(7)  # generate samples from the global generator; ours has its own, seeded the same
+    expected = reference(tiny, TINY, first.data["prompt_ids"], 25, do_sample=True, temperature=0.8, top_k=40,
+                         top_p=0.9, repetition_penalty=1.3)
+    assert first.data["ids"] == expected
+    other = ask(tiny, cmd.replace("--seed 7", "--seed 8"), "c")
+    assert other.data["ids"] != first.data["ids"]
+    plain = [ask(tiny, f"/generate {TINY} --seed 1 --max-tokens 10 Hi", who).data for who in "de"]
+    assert plain[0]["ids"] == plain[1]["ids"] and plain[0]["sampling"]["temperature"] == 1.0
+
+
+def test_processors_are_transformers_own():
+    from transformers import (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper,
+                              TopPLogitsWarper)
+
+    s = Sampling(greedy=False, temperature=0.5, top_k=3, top_p=0.8, repetition_penalty=1.2, seed=1)
+    assert [type(p) for p in s.processors()] == [RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                                                   TopKLogitsWarper, TopPLogitsWarper]
+    assert len(Sampling().processors()) == 0  # plain greedy: argmax of the raw logits
+
+
+def test_next_distributions_match_the_definitions(tiny):
+    """Each stage against its textbook definition, computed here by hand."""
+    from tutor_builtin_next_token import distributions
+
+    torch.manual_seed(1)
+    logits = torch.randn(1, 1000) * 3
+    stages = dict((name, (p, removed)) for name, p, removed in distributions(logits, 0.5, 10, 0.6))
+    assert torch.allclose(stages["raw"][0], torch.softmax(logits[0], -1))
+    hot = torch.softmax(logits[0] / 0.5, -1)
+    assert torch.allclose(stages["temperature"][0], hot)
+    top10 = hot.topk(10).indices
+    assert set(torch.nonzero(stages["top-k"][0]).flatten().tolist()) == set(top10.tolist())
+    assert stages["top-k"][1] == pytest.approx(1 - float(hot[top10].sum()), abs=1e-5)
+    renorm = torch.zeros_like(hot)
+    renorm[top10] = hot[top10] / hot[top10].sum()
+    kept = torch.nonzero(stages["top-p"][0]).flatten()
+    ordered = renorm.sort(descending=True).values
+    need = int((ordered.cumsum(0) < 0.6).sum()) + 1  # the fewest tokens reaching 0.6
+    assert len(kept) == need
+    assert float(stages["top-p"][0].sum()) == pytest.approx(1.0)
+
+
+def test_next_chart_and_data(tiny):
+    reply = ask(tiny, f"/next {TINY} --temperature 0.5 --top-k 5 --top-p 0.9 The cat sat on the")
+    assert not reply.error, reply.text
+    d = reply.data
+    assert reply.figure is not None and len(reply.figure.axes) == 4
+    assert d["kept"]["top-k"] == 5 and 1 <= d["kept"]["top-p"] <= 5
+    assert 0 < d["removed_mass"]["top-k"] < 1
+    raw = [t["raw"] for t in d["tokens"]]
+    assert raw == sorted(raw, reverse=True) and d["greedy"]["id"] == d["tokens"][0]["id"]
+    assert sum(1 for t in d["tokens"] if t["top-k"] > 0) == 5
+    assert ask(tiny, f"/next {TINY} --temperature 0 hi").data["tokens"][0]["temperature"] == 1.0
+
+
+# ---- streaming, stop, concurrency ---------------------------------------------------------------------
+
+def test_streams_one_reply_per_token_then_the_final(tiny):
+    replies = list(chat.respond(f"/generate {TINY} --max-tokens 12 Hello there", tiny.session("s")))
+    final = replies[-1]
+    assert final.done and all(not r.done for r in replies[:-1])
+    assert len(replies) - 1 == len(final.data["ids"])
+    assert [len(r.spans) for r in replies[:-1]] == list(range(1, len(replies)))
+    assert all("top:" in s.title for s in final.spans) and final.table.rows
+    assert "--max-tokens" in final.text and final.data["stop_reason"] == "max_tokens"
+
+
+def test_stop_button_ends_generation_at_once(tiny):
+    cancel = threading.Event()
+    replies = []
+    for reply in chat.respond(f"/generate {TINY} --max-tokens 200 Tell me a story", tiny.session("stop"), cancel):
+        replies.append(reply)
+        if len(replies) == 3:
+            cancel.set()
+    final = replies[-1]
+    assert final.data["stop_reason"] == "stopped" and len(final.data["ids"]) == 3
+    assert "Stop" in final.text and final.data["sampling"]["greedy"] is False  # sampling is the default
+    # the decoder dropped that request; the next one runs normally
+    assert ask(tiny, f"/generate {TINY} --max-tokens 5 Hello").data["stop_reason"] in ("max_tokens", "eos")
+
+
+def test_concurrent_learners_get_their_own_streams(tiny):
+    prompts = ["The cat sat on the", "Once upon a time there was", "1 2 3 4", "Hello"]
+    expected = {}
+    with tiny.model(TINY) as lm:
+        for p in prompts:
+            expected[p] = lm.tokenizer.encode(p)
+    expected = {p: reference(tiny, TINY, ids, 20, do_sample=False) for p, ids in expected.items()}
+    results, barrier = {}, threading.Barrier(len(prompts))
+
+    def learner(p):
+        barrier.wait()
+        results[p] = ask(tiny, f"/generate {TINY} --greedy --max-tokens 20 {p}", learner=p)
+
+    threads = [threading.Thread(target=learner, args=(p,)) for p in prompts]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    for p in prompts:
+        assert results[p].data["ids"] == expected[p], p
+    assert decoder_for(tiny, TINY).largest_batch > 1  # they were decoded together, not queued
+
+
+def test_batched_rows_equal_unbatched_greedy(tiny):
+    """Requests joining a running batch at different moments, with different prompt lengths."""
+    decoder = decoder_for(tiny, TINY)
+    prompts = [[464, 3797, 3332, 319, 262], [15496], list(range(300, 320)), [40, 1842]]
+    expected = [reference(tiny, TINY, p, 20, do_sample=False, eos=None) for p in prompts]
+    streams = []
+    for p in prompts:  # each joins a batch that is already running
+        streams.append(decoder.submit(p, 20, Sampling(), set()))
+        while len(streams[-1].ids) < len(p) + 2:
+            time.sleep(0.001)
+    got = [[s.id for s in st.steps()] for st in streams]
+    assert got == expected
+
+
+# ---- what a learner can get wrong -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("command, words", [
+    ("--temperature -1 hi", "0 or more"),
+    ("--top-p 0 hi", "above 0 and at most 1"),
+    ("--top-p 1.5 hi", "above 0 and at most 1"),
+    ("--top-k 0 hi", "at least 1"),
+    ("--repetition-penalty 0 hi", "above 0"),
+    ("--max-tokens 201 hi", "limit of 200"),
+    ("--max-tokens 0 hi", "at least 1"),
+    ("--greedy --temperature 0.5 hi", "no effect"),
+    ("--chat hi", "no chat template"),
+])
+def test_bad_input_gets_a_clear_answer(tiny, command, words):
+    reply = ask(tiny, f"/generate {TINY} {command}")
+    assert reply.error and words in reply.text and "Traceback" not in reply.text
+
+
+def test_other_bad_input(tiny):
+    encoder = ask(tiny, "/generate minilm-l6 hi")
+    assert encoder.error and "does not predict a next token" in encoder.text
+    too_long = ask(tiny, f"/generate {TINY} " + "word " * 80)
+    assert too_long.error and "reads at most 64" in too_long.text
+    zero = ask(tiny, f"/generate {TINY} --temperature 0 --max-tokens 5 The cat")
+    assert not zero.error and "greedy" in zero.text
+    assert zero.data["ids"] == ask(tiny, f"/generate {TINY} --greedy --max-tokens 5 The cat").data["ids"]
+    with pytest.raises(ToolError):
+        sampling_from_options(top_p=-0.1)
+
+
+def test_empty_prompt_starts_from_bos(tiny):
+    reply = ask(tiny, f"/generate {TINY} --max-tokens 3")
+    assert not reply.error and reply.data["prompt_ids"] == [EOS]
+    assert "beginning-of-text token" in reply.text
+
+
+def test_context_window_caps_generation(tiny):
+    prompt = " ".join(["word"] * 60)
+    reply = ask(tiny, f"/generate {TINY} --max-tokens 50 {prompt}")
+    n = len(reply.data["prompt_ids"])
+    assert reply.data["stop_reason"] in ("context", "eos")
+    assert n + len(reply.data["ids"]) <= 64 and "context window" in reply.text
+
+
+# ---- the manual loop ------------------------------------------------------------------------------------
+
+def test_step_mode_is_the_greedy_loop_one_token_per_call(tiny):
+    first = ask(tiny, f"/generate --step {TINY} The cat sat on the", "stepper")
+    assert not first.error, first.text
+    prompt_ids = first.data["prompt_ids"]
+    chosen = [first.data["chosen"]]
+    for n in range(2, 5):
+        reply = ask(tiny, "/generate --step", "stepper")
+        assert reply.data["step"] == n and reply.data["ids"][:len(prompt_ids)] == prompt_ids
+        chosen.append(reply.data["chosen"])
+    assert chosen == reference(tiny, TINY, prompt_ids, 4, do_sample=False)[:len(chosen)]
+    assert reply.data["top"][0][0] == chosen[-1]  # greedy: the top logit
+    assert reply.buttons == ["/generate --step"]
+    # another learner has their own loop
+    assert ask(tiny, "/generate --step", "someone else").error
+
+
+# ---- the real model ---------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_smollm2_greedy_equals_generate_and_chat_template(tutor):
+    reply = chat.final("/generate --greedy --max-tokens 40 The capital of France is", tutor.session("real"))
+    assert not reply.error, reply.text
+    assert reply.data["ids"] == reference(tutor, "smollm2-135m", reply.data["prompt_ids"], 40, do_sample=False,
+                                          eos=2)
+    chat_reply = chat.final("/generate --chat --greedy --max-tokens 60 What is the capital of France?",
+                            tutor.session("c"))
+    assert "<|im_start|>" in chat_reply.data["templated_prompt"] and "Paris" in chat_reply.data["text"]
+    assert chat_reply.data["stop_reason"] == "eos" and chat_reply.data["ids"][-1] == 2
+
+
+@pytest.mark.slow
+def test_smollm2_concurrent_learners_equal_generate(tutor):
+    prompts = ["The capital of France is", "Once upon a time, in a land far away,", "def fibonacci(n):"]
+    with tutor.model("smollm2-135m") as lm:
+        encoded = {p: lm.tokenizer.encode(p) for p in prompts}
+    expected = {p: reference(tutor, "smollm2-135m", ids, 24, do_sample=False, eos=2) for p, ids in encoded.items()}
+    results, barrier = {}, threading.Barrier(len(prompts))
+
+    def learner(p):
+        barrier.wait()
+        results[p] = chat.final(f"/generate --greedy --max-tokens 24 {p}", tutor.session(p))
+
+    threads = [threading.Thread(target=learner, args=(p,)) for p in prompts]
+    [t.start() for t in threads]
+    [t.join(300) for t in threads]
+    assert {p: r.data["ids"] for p, r in results.items()} == expected
