@@ -253,7 +253,7 @@ def check_file_args(message: str, tutor: Tutor) -> str | None:
         value = call.args.get(p.name)
         if p.name in FILE_PARAMS and isinstance(value, str) and value and not is_uploaded(value):
             return (f"`--{p.name}` must be a file uploaded through this page, not a path on the server "
-                    f"(got `{Path(value).name}`). Use the 📎 Upload button; it fills in `--{p.name}` for you.")
+                    f"(got `{Path(value).name}`). Use the Upload file button; it fills in `--{p.name}` for you.")
     return None
 
 
@@ -461,11 +461,13 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
                              placeholder="Type `/help`, or try `/count The cat sat on the mat`.")
         with gr.Row(equal_height=True):
             box = gr.Textbox(placeholder="Ask, type a command such as /help, or say start (Enter sends)",
-                             show_label=False, scale=6, elem_id="message", autofocus=True, max_lines=8)
-            upload = gr.UploadButton("📎 Upload", file_types=[".txt", ".md", ".json", ".jsonl"],
-                                     file_count="single", type="filepath", scale=1, elem_id="upload")
-            send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
-            halt = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
+                             show_label=False, scale=8, min_width=200, elem_id="message", autofocus=True,
+                             max_lines=8)
+            upload = gr.UploadButton("Upload file", file_types=[".txt", ".md", ".json", ".jsonl"],
+                                     file_count="single", type="filepath", scale=1, min_width=90,
+                                     size="md", elem_id="upload")
+            send = gr.Button("Send", variant="primary", scale=1, min_width=70, size="md", elem_id="send")
+            halt = gr.Button("Stop", variant="stop", scale=1, min_width=70, size="md", elem_id="stop")
         with gr.Sidebar(position="right", open=True, label="Tools", elem_id="tools-panel"):
             gr.Markdown("### Tools")
             palette_events = []
