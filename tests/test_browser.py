@@ -136,7 +136,7 @@ def test_phone_viewport_and_palette_keyboard(browser, app_url):
     box.wait_for(timeout=30_000)
     assert box.is_visible() and box.bounding_box()["width"] > 150
     send(page, "/help")
-    bot_text(page, "/count")
+    bot_text(page, "Count the tokens")
     page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
     page.close()
 

@@ -369,6 +369,18 @@ progress.tutor-progress { width: 60%; height: 1em; vertical-align: middle; }
 """
 
 
+# On a phone-sized screen the lesson outline starts folded so the chat is on the first screen;
+# its header (a keyboard-focusable button) opens it.
+JS = """
+() => {
+  if (window.innerWidth < 768) {
+    setTimeout(() => document.querySelectorAll('#lessons-panel > button.open, #lessons-panel .label-wrap.open')
+      .forEach(b => b.click()), 0);
+  }
+}
+"""
+
+
 class _Jobs:
     """Per-learner count of running turns, so one learner cannot fill the server's queue."""
 
@@ -451,41 +463,45 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
         learner = _learner(browser_id, request)
         return list(saved(learner)), learner, outline_markdown(tutor, learner)
 
-    with gr.Blocks(title="tutor — how language models work", fill_height=True) as app:
+    with gr.Blocks(title="tutor — how language models work") as app:
         learner = gr.BrowserState(None, storage_key="tutor-learner")
-        with gr.Sidebar(position="left", open=True, label="Lessons", elem_id="lessons-panel"):
-            gr.Markdown("### Lessons")
-            outline = gr.Markdown(outline_markdown(tutor, None), elem_id="outline")
-        gr.Markdown("## tutor — learn how language models work by running them")
-        chatbot = gr.Chatbot(elem_id="chat", label="tutor", sanitize_html=True, buttons=["copy"],
-                             placeholder="Type `/help`, or try `/count The cat sat on the mat`.")
-        with gr.Row(equal_height=True):
-            box = gr.Textbox(placeholder="Ask, type a command such as /help, or say start (Enter sends)",
-                             show_label=False, scale=8, min_width=200, elem_id="message", autofocus=True,
-                             max_lines=8)
-            upload = gr.UploadButton("Upload file", file_types=[".txt", ".md", ".json", ".jsonl"],
-                                     file_count="single", type="filepath", scale=1, min_width=90,
-                                     size="md", elem_id="upload")
-            send = gr.Button("Send", variant="primary", scale=1, min_width=70, size="md", elem_id="send")
-            halt = gr.Button("Stop", variant="stop", scale=1, min_width=70, size="md", elem_id="stop")
-        with gr.Sidebar(position="right", open=True, label="Tools", elem_id="tools-panel"):
-            gr.Markdown("### Tools")
-            palette_events = []
-            for tool in sorted(reg.tools.values(), key=lambda t: t.name):
-                with gr.Accordion(f"/{tool.name}", open=False, elem_id=f"palette-{tool.name}"):
-                    gr.Markdown(sanitize_markdown(tool.summary + (f"\n\n`{tool.example}`" if tool.example else "")))
-                    inputs = [_input(p, reg) for p in tool.params]
-                    run = gr.Button(f"Run /{tool.name}", elem_id=f"run-{tool.name}")
-                    cmd = gr.Textbox(visible=False)
-                    palette_events.append(
-                        run.click(lambda *v, t=tool: palette_command(t, list(v)), inputs, cmd,
-                                  api_visibility="private").then(
-                            turn, [cmd, chatbot, learner], [chatbot, box, learner, outline],
-                            api_visibility="private"))
-            with gr.Accordion("Models", open=False, elem_id="models-panel"):
-                gr.Markdown(models_markdown(reg))
-            with gr.Accordion("Plugins", open=False, elem_id="plugins-panel"):
-                gr.Markdown(plugins_markdown(reg), elem_id="plugins")
+        # Three columns that wrap on a narrow screen: lessons, chat, tools. Plain columns (not
+        # gr.Sidebar, which is fixed to the viewport) so the page also embeds well in a course page.
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=220):
+                with gr.Accordion("Lessons", open=True, elem_id="lessons-panel"):
+                    outline = gr.Markdown(outline_markdown(tutor, None), elem_id="outline")
+            with gr.Column(scale=3, min_width=340):
+                gr.Markdown("## tutor — learn how language models work by running them")
+                chatbot = gr.Chatbot(elem_id="chat", label="tutor", sanitize_html=True, buttons=["copy"],
+                                     placeholder="Type `/help`, or try `/count The cat sat on the mat`.")
+                with gr.Row(equal_height=True):
+                    box = gr.Textbox(placeholder="Ask, type a command such as /help, or say start (Enter sends)",
+                                     show_label=False, scale=8, min_width=200, elem_id="message",
+                                     autofocus=True, max_lines=8)
+                    upload = gr.UploadButton("Upload file", file_types=[".txt", ".md", ".json", ".jsonl"],
+                                             file_count="single", type="filepath", scale=1, min_width=90,
+                                             size="md", elem_id="upload")
+                    send = gr.Button("Send", variant="primary", scale=1, min_width=70, size="md", elem_id="send")
+                    halt = gr.Button("Stop", variant="stop", scale=1, min_width=70, size="md", elem_id="stop")
+            with gr.Column(scale=1, min_width=240, elem_id="tools-panel"):
+                gr.Markdown("### Tools")
+                palette_events = []
+                for tool in sorted(reg.tools.values(), key=lambda t: t.name):
+                    with gr.Accordion(f"/{tool.name}", open=False, elem_id=f"palette-{tool.name}"):
+                        gr.Markdown(sanitize_markdown(tool.summary + (f"\n\n`{tool.example}`" if tool.example else "")))
+                        inputs = [_input(p, reg) for p in tool.params]
+                        run = gr.Button(f"Run /{tool.name}", elem_id=f"run-{tool.name}")
+                        cmd = gr.Textbox(visible=False)
+                        palette_events.append(
+                            run.click(lambda *v, t=tool: palette_command(t, list(v)), inputs, cmd,
+                                      api_visibility="private").then(
+                                turn, [cmd, chatbot, learner], [chatbot, box, learner, outline],
+                                api_visibility="private"))
+                with gr.Accordion("Models", open=False, elem_id="models-panel"):
+                    gr.Markdown(models_markdown(reg))
+                with gr.Accordion("Plugins", open=False, elem_id="plugins-panel"):
+                    gr.Markdown(plugins_markdown(reg), elem_id="plugins")
         outputs = [chatbot, box, learner, outline]
         events = [box.submit(turn, [box, chatbot, learner], outputs, api_visibility="private"),
                   send.click(turn, [box, chatbot, learner], outputs, api_visibility="private")]
@@ -585,7 +601,7 @@ def mount(fastapi_app: Any, path: str = "/tutor", tutor: Tutor | None = None, *,
         fastapi_app, blocks, path=path, auth_dependency=learner_from,
         max_file_size=int(s.max_upload_mb * 2**20), allowed_paths=[str(figure_dir)],
         enable_monitoring=False, mcp_server=mcp, show_error=True, ssr_mode=False,
-        footer_links=["api"], run_history=False, css=CSS)
+        footer_links=["api"], run_history=False, css=CSS, js=JS)
 
 
 def server_app(tutor: Tutor | None = None, *, mcp: bool = False) -> Any:
