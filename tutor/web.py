@@ -458,10 +458,14 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
         if learner in cancels:
             cancels[learner].set()
 
-    def restore(browser_id: str | None, request: gr.Request = None) -> tuple[list, str, str]:
-        """On page load: this learner's conversation and outline, kept across reloads."""
+    def restore(browser_id: str | None, request: gr.Request = None) -> tuple[Any, Any, str]:
+        """On page load: this learner's conversation and outline, kept across reloads. A new
+        browser gets its id from its first turn; nothing is overwritten if that turn came first."""
+        if not browser_id and not getattr(request, "username", None):
+            return gr.skip(), gr.skip(), outline_markdown(tutor, None)
         learner = _learner(browser_id, request)
-        return list(saved(learner)), learner, outline_markdown(tutor, learner)
+        history = list(saved(learner))
+        return (history if history else gr.skip()), learner, outline_markdown(tutor, learner)
 
     with gr.Blocks(title="tutor — how language models work") as app:
         learner = gr.BrowserState(None, storage_key="tutor-learner")
