@@ -74,6 +74,19 @@ def test_history_as_strings_or_content_blocks(history):
                                               {"role": "assistant", "content": "hello"}]
 
 
+def test_message_text_from_blocks_or_strings():
+    assert web.message_text("plain") == "plain"
+    assert web.message_text([{"type": "text", "text": "block"}, {"type": "text", "text": "s"}]) == "blocks"
+    assert web.message_text({"text": "one"}) == "one"
+
+
+def test_spans_escape_text_and_titles():
+    md = web.reply_markdown(Reply(text="hi", spans=[Span("<b> x", 1), Span("\n", 2, group=1)]))
+    assert "&lt;b&gt;␣x" in md and "<b>" not in md and 'title="id 1"' in md and "↵" in md
+    html_ = web.spans_html([Span("a", title='x" onmouseover="alert(1)')])
+    assert "onmouseover=\"" not in html_ and "&quot;" in html_
+
+
 def test_history_keeps_files_and_drops_junk():
     h = [{"role": "assistant", "content": [{"type": "file", "file": {"path": "/x/a.png"}}]},
          {"role": "system", "content": "no"}, "junk", {"role": "user", "content": ""}]
@@ -138,19 +151,20 @@ def test_chat_history_round_trip(client, blocks):
         return [{"type": "text", "text": text}] if blocks else text
     history = [{"role": "user", "content": content("/help")},
                {"role": "assistant", "content": content("the tools")}]
-    out = client.predict("/count o200k_base hello", history, "", api_name="/chat")
+    out, box, learner = client.predict("/count o200k_base hello", history, "", api_name="/chat")
+    assert box == "" and len(learner) == 32
     assert [m["role"] for m in out] == ["user", "assistant", "user", "assistant"]
     assert out[1]["content"] == "the tools" and "tokens" in out[3]["content"]
 
 
 def test_script_typed_into_chat_is_shown_escaped(client):
-    out = client.predict("<script>window.pwned=1</script>", [], "", api_name="/chat")
+    out, _, _ = client.predict("<script>window.pwned=1</script>", [], "", api_name="/chat")
     assert out[0]["content"] == "&lt;script&gt;window.pwned=1&lt;/script&gt;"
     assert all("<script" not in str(m["content"]) for m in out)
 
 
 def test_errors_are_chat_messages(client):
-    out = client.predict("/count", [], "", api_name="/chat")
+    out, _, _ = client.predict("/count", [], "", api_name="/chat")
     assert out[-1]["content"].startswith("⚠️") and "Give a text" in out[-1]["content"]
 
 
@@ -178,6 +192,25 @@ def test_per_learner_job_limit():
     assert jobs.start("b")  # other learners are not affected
     jobs.end("a")
     assert jobs.start("a")
+
+
+def test_chat_through_gradio_client(client):
+    """(from the first version's tests) a learner id keeps working across calls."""
+    result = client.predict("/count o200k_base The cat sat on the mat", "learner-1", api_name="/ask")
+    assert result["data"]["counts"] == {"o200k_base": 6} and not result["error"]
+    history, box, learner = client.predict("/count The cat sat on the mat", [], "learner-1", api_name="/chat")
+    assert history[0]["role"] == "user" and box == "" and learner == "learner-1"
+    assert "| o200k_base |" in web.message_text(history[-1]["content"])
+    for earlier in ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+                    [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]):
+        history, _, _ = client.predict("/count gpt2 hello", earlier, "learner-2", api_name="/chat")
+        assert len(history) == len(earlier) + 2
+        assert "**1 token** with `r50k_base`" in web.message_text(history[-1]["content"])
+
+
+def test_ask_errors_come_back_as_messages(client):
+    result = client.predict("/count --tokenizer nope hi", "", api_name="/ask")
+    assert result["error"] and ("Unknown tokenizer" in result["text"] or "not a valid tokenizer" in result["text"])
 
 
 def test_oversize_upload_is_refused(site):

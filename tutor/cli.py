@@ -57,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     _settings_flags(plugins)
     plugins.add_argument("--json", action="store_true")
 
+    _models_parser(sub)
     return top
 
 
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         return ask(tutor, args.message, args.json)
     if args.command == "plugins":
         return list_plugins(tutor, args.json)
+    if args.command == "models":
+        return models_command(tutor, args)
     raise AssertionError(args.command)
 
 
@@ -130,6 +133,71 @@ def list_plugins(tutor: Tutor, as_json: bool) -> int:
     for c in reg.clashes:
         print(f"clash: {c}")
     return 0
+
+
+# ---- tutor models [--json] | tutor models pull ID... | --all ------------------------------------
+
+def _models_parser(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser("models", help="list the models and whether each is ready; pull prepares them")
+    _settings_flags(models)
+    models.add_argument("--json", action="store_true", help="a JSON list, one object per model")
+    models.add_argument("action", nargs="?", choices=["list", "pull"], default="list")
+    models.add_argument("ids", nargs="*", help="model ids (or hub ids, or folders) to pull")
+    models.add_argument("--all", action="store_true", help="pull every registered model that can be pulled")
+
+
+def models_command(tutor: Tutor, args: argparse.Namespace) -> int:
+    if args.action == "pull":
+        return pull_models(tutor, args.ids, args.all)
+    if args.ids:
+        print("error: `tutor models` lists every model; to prepare some, type `tutor models pull ID`.",
+              file=sys.stderr)
+        return 2
+    rows = tutor.models_overview()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    from .models import models_table  # the same table /models shows in the page
+
+    print(models_table(rows).markdown())
+    print(tutor.memory_line())
+    return 0
+
+
+def pull_models(tutor: Tutor, ids: list[str], everything: bool) -> int:
+    """Fetch, verify and convert each model's files now, with a progress bar (no model is loaded)."""
+    from tqdm import tqdm
+
+    from .tools import ToolError
+
+    if not ids and not everything:
+        print("error: say which: `tutor models pull smollm2-135m` or `tutor models pull --all`.", file=sys.stderr)
+        return 2
+    try:
+        specs = list(tutor.registry.models.values()) if everything else [tutor.model_spec(i) for i in ids]
+    except ToolError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    failed = []
+    with tqdm(specs, unit="model", desc="pull", file=sys.stderr) as bar:
+        for spec in bar:
+            bar.set_postfix_str(spec.id)
+            if spec.prepare is None:
+                bar.write(f"{spec.id}: nothing to fetch (built locally)")
+                continue
+            status = spec.locate(tutor.settings).status if spec.locate else "?"
+            if everything and status == "unavailable":  # --all skips what cannot come here
+                bar.write(f"{spec.id}: skipped, {spec.locate(tutor.settings).detail}")
+                continue
+            try:
+                where = spec.prepare(tutor.settings)
+                bar.write(f"{spec.id}: ready ({where})")
+            except Exception as e:  # one failure must not stop the others
+                failed.append(spec.id)
+                bar.write(f"{spec.id}: FAILED: {e}")
+    if failed:
+        print(f"{len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -6,20 +6,32 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Iterator
 
+from . import hub
 from .commands import closest
-from .models import Cache, LoadedModel, LoadRequest, model_bytes, pick_device, pick_dtype
+from .hub import ModelUnavailable
+from .models import (Cache, LoadedModel, LoadRequest, ModelSpec, _free_memory, describe, dtype_name, gib, model_bytes,
+                     pick_device, pick_dtype)
 from .plugins import Registry, build_registry
 from .settings import Settings
 from .tokenizers import Tokenizer
 from .tools import ToolError
 
 
-def _default_budget() -> int:
+@lru_cache(maxsize=None)
+def default_budget(pool: str) -> int:
+    """Memory budget of one device pool: 80% of the GPU's memory for CUDA (activations and the
+    allocator need the rest), 60% of RAM for CPU and for Apple MPS (which shares RAM). Asked
+    lazily, so a process that never loads a model never imports torch for it."""
+    import os
+
+    if pool == "cuda":
+        import torch
+
+        return int(torch.cuda.get_device_properties(0).total_memory * 0.8)
     try:
-        import os
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.6)
     except (ValueError, OSError, AttributeError):
         return 8 * 2**30
@@ -33,7 +45,8 @@ class Tutor:
         self.registry = registry or build_registry(self.settings.plugins_dir,
                                                    _split(self.settings.plugins))
         budget = self.settings.memory_budget_gb
-        self.cache = Cache(int(budget * 2**30) if budget else _default_budget())
+        self.cache = Cache(int(budget * 2**30) if budget else default_budget)
+        self._specs: dict[str, ModelSpec] = {}  # hub ids and folders typed by users, made once each
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
@@ -54,23 +67,89 @@ class Tutor:
         return self.cache.get(f"tokenizer:{spec.name}", lambda: spec.load(self.settings))
 
 
-    @contextmanager
-    def model(self, model_id: str, device: str | None = None) -> Iterator[LoadedModel]:
-        """Use a model for one request: loaded once, not evicted while used, its lock held."""
+    def model_spec(self, model_id: str) -> ModelSpec:
+        """A registered model (id or alias), or a hub id / save_pretrained folder typed by a user."""
         spec = self.registry.lookup("models", model_id)
-        if spec is None:
-            names = self.registry.names("models")
-            raise ToolError(f"Unknown model {model_id!r}." + _near(model_id, names)
-                            + f" Available: {', '.join(names)}.")
-        device = device or pick_device(self.settings.device)
-        dtype = pick_dtype(device)
+        if spec is not None:
+            return spec
+        model_id = model_id.strip()
+        if not (hub.local_folder(model_id) or hub.is_hub_id(model_id)):
+            raise ToolError(f"{model_id!r} is neither a model id nor a folder with a transformers model "
+                            f"(config.json)." + _near(model_id, self.registry.names("models"))
+                            + f" Available now: {', '.join(self.available_models())}.")
+        with self._lock:
+            if model_id in self._specs:
+                return self._specs[model_id]
+        spec = hub.spec(model_id)
+        if not spec.estimate_bytes and not hub.offline_reason(self.settings.offline):
+            spec.parameters = hub.hub_parameters(model_id)  # before any download: the budget check
+            spec.estimate_bytes = (spec.parameters or 0) * 4
+        with self._lock:
+            return self._specs.setdefault(model_id, spec)
+
+    @contextmanager
+    def model(self, model_id: str, device: str | None = None, dtype: str | None = None) -> Iterator[LoadedModel]:
+        """Use a model for one request: loaded once, not evicted while used, its lock held.
+
+        `device` ("cpu", "cuda", "mps") and `dtype` ("float32", "bfloat16", "float16") override
+        the settings for this call; each (model, device, dtype) is its own cache entry. A GPU
+        out-of-memory error while loading or using the model becomes a ToolError saying so, and
+        the cache stays usable (the request's hold is released, the allocator's cache emptied).
+        """
+        spec = self.model_spec(model_id)
+        device = pick_device(device or self.settings.device)
+        torch_dtype = pick_dtype(device, dtype or self.settings.dtype)
+        estimate = spec.estimate_bytes * torch_dtype.itemsize // 4  # estimates are float32 sizes
 
         def load() -> LoadedModel:
-            model, tokenizer = spec.load(LoadRequest(self.settings, device, dtype))
-            return LoadedModel(spec, model.eval(), tokenizer, device, dtype)
+            model, tokenizer = spec.load(LoadRequest(self.settings, device, torch_dtype))
+            return LoadedModel(spec, model.eval(), tokenizer, device, torch_dtype)
 
-        with self.cache.use(f"model:{spec.id}:{device}", load, model_bytes, spec.estimate_bytes) as loaded:
-            yield loaded
+        key = f"model:{spec.id}:{device}:{dtype_name(torch_dtype)}"
+        using = False
+        try:
+            with self.cache.use(key, load, model_bytes, estimate, device.split(":")[0], spec.id) as loaded:
+                using = True
+                yield loaded
+        except ModelUnavailable as e:
+            with self._lock:  # a typed id that cannot load is not listed by `tutor models`
+                if self._specs.get(spec.id) is spec:
+                    del self._specs[spec.id]
+            raise ModelUnavailable(f"{e}{_near(model_id, self.registry.names('models'))} "
+                                   f"Available now: {', '.join(self.available_models())}.") from e
+        except Exception as e:
+            if not _is_oom(e):
+                raise
+            _free_memory()
+            raise ToolError(f"The {device} ran out of memory while {'running' if using else 'loading'} "
+                            f"{spec.id} ({str(e).splitlines()[0][:160]}). The tutor is still fine: try a "
+                            "shorter text or fewer new tokens, a smaller model, or TUTOR_DEVICE=cpu.") from e
+
+    def available_models(self) -> list[str]:
+        """Ids that can be loaded now (loaded, ready, or fetched from the package index on first use)."""
+        return [row["id"] for row in self.models_overview() if row["status"] != "unavailable"]
+
+    def memory_line(self) -> str:
+        """One line on what the loaded models hold against the budget, per device."""
+        usage = self.cache.usage()
+        if not usage:
+            return "No model is loaded. Memory budget: TUTOR_MEMORY_BUDGET_GB, default 60% of RAM, 80% of GPU memory."
+        return "Memory held: " + "; ".join(f"{pool} {gib(used)} of a {gib(budget)} budget"
+                                           for pool, (used, budget) in usage.items()) + "."
+
+    def models_overview(self) -> list[dict[str, Any]]:
+        """One JSON-able row per known model (registered, then typed by users): `tutor models`, /models."""
+        entries = self.cache.entries()
+        specs = {**self.registry.models, **self._specs}
+        return [describe(spec, self.settings, entries) for spec in specs.values()]
+
+
+def _is_oom(e: BaseException) -> bool:
+    """A device out-of-memory error (torch.OutOfMemoryError, or the MPS one, a RuntimeError)."""
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return isinstance(e, oom) or (isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -114,6 +193,6 @@ class Context:
     def tokenizer(self, name: str) -> Tokenizer:
         return self.tutor.tokenizer(name)
 
-    def model(self, model_id: str, device: str | None = None):
+    def model(self, model_id: str, device: str | None = None, dtype: str | None = None):
         """`with ctx.model("smollm2-135m") as lm:` lm.model, lm.tokenizer, lm.device, lm.spec."""
-        return self.tutor.model(model_id, device)
+        return self.tutor.model(model_id, device, dtype)

@@ -1,9 +1,11 @@
 """The one cache of loaded models and tokenizers, shared by every learner.
 
 Single-flight: when many learners ask for the same key at once, one thread loads and the
-others wait for it. LRU: when a new entry does not fit the memory budget, the least recently
-used entries that no request is using are evicted. Use of one entry is serialised by its own
-lock (`use(key)` holds it), which keeps a model's state safe without a global lock.
+others wait for it (and share its result or its error). LRU: when a new entry does not fit the
+memory budget of its pool (a device: "cpu", "cuda", ...), the least recently used entries of
+that pool that no request is using are evicted. Use of one entry is serialised by its own lock
+(`use(key)` holds it): a model answers one request at a time, which keeps its state (train/eval
+mode, hooks, KV caches) safe without a global lock; different models run in parallel.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from .tools import Table, ToolError
 
 log = logging.getLogger("tutor.models")
 
 
-class CacheError(Exception):
-    """A load that cannot happen (too big for the budget, failed); the message says why."""
+class CacheError(ToolError):
+    """A load that cannot happen (too big for the budget); the message says why and what to do."""
 
 
 @dataclass
@@ -29,32 +34,60 @@ class Entry:
     key: str
     value: Any = None
     size: int = 0  # bytes it holds (RAM or GPU memory)
+    pool: str = ""  # which budget it counts against: a device type, "" for small things
     users: int = 0  # requests using it now; never evicted while > 0
     lock: threading.RLock = field(default_factory=threading.RLock)
     loaded_at: float = 0.0
     load_seconds: float = 0.0
 
 
+@dataclass
+class _Flight:
+    """One load in progress: waiters block on `done`, then read `error` (None on success)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+    reserved: int = 0  # bytes promised to this load before it finished
+    pool: str = ""
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
 class Cache:
-    def __init__(self, budget_bytes: int):
-        self.budget = budget_bytes
+    """Keyed values loaded once, kept under a memory budget per pool, evicted LRU when idle.
+
+    `budget` is bytes for every pool, or a function pool -> bytes ("" is the pool of small
+    things such as tokenizers, which are never counted).
+    """
+
+    def __init__(self, budget: int | Callable[[str], int]):
+        self.budget = budget
         self._entries: OrderedDict[str, Entry] = OrderedDict()  # least recently used first
-        self._loading: dict[str, threading.Event] = {}
-        self._errors: dict[str, BaseException] = {}
+        self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
         self.loads = 0  # how many loads really ran (for tests and benchmarks)
+        self.evictions: list[str] = []  # keys evicted to make room, oldest first
+
+    def budget_for(self, pool: str) -> int:
+        if callable(self.budget):
+            return self.budget(pool) if pool else 2**62
+        return self.budget
 
     def get(self, key: str, load: Callable[[], Any], size: Callable[[Any], int] = lambda v: 0,
-            estimate: int = 0) -> Any:
+            estimate: int = 0, pool: str = "", name: str = "") -> Any:
         """The value for key, loading it once. `estimate` (bytes) lets us evict before loading."""
-        with self.use(key, load, size, estimate) as value:
+        with self.use(key, load, size, estimate, pool, name) as value:
             return value
 
     @contextmanager
     def use(self, key: str, load: Callable[[], Any], size: Callable[[Any], int] = lambda v: 0,
-            estimate: int = 0) -> Iterator[Any]:
-        """Hold the entry for the duration of a request: it is not evicted and its lock is held."""
-        entry = self._acquire(key, load, size, estimate)
+            estimate: int = 0, pool: str = "", name: str = "") -> Iterator[Any]:
+        """Hold the entry for the duration of a request: it is not evicted and its lock is held.
+
+        `name` is what error messages call the entry (default: the key)."""
+        entry = self._acquire(key, load, size, estimate, pool, name or key)
         try:
             with entry.lock:
                 yield entry.value
@@ -62,7 +95,8 @@ class Cache:
             with self._lock:
                 entry.users -= 1
 
-    def _acquire(self, key: str, load: Callable[[], Any], size: Callable[[Any], int], estimate: int) -> Entry:
+    def _acquire(self, key: str, load: Callable[[], Any], size: Callable[[Any], int],
+                 estimate: int, pool: str, name: str) -> Entry:
         while True:
             with self._lock:
                 entry = self._entries.get(key)
@@ -70,63 +104,83 @@ class Cache:
                     self._entries.move_to_end(key)
                     entry.users += 1
                     return entry
-                waiting = self._loading.get(key)
-                if waiting is None:  # we are the one who loads
-                    self._loading[key] = threading.Event()
+                flight = self._flights.get(key)
+                if flight is None:  # we are the one who loads
+                    flight = self._flights[key] = _Flight(pool=pool)
                     break
-            waiting.wait()
-            with self._lock:
-                if key in self._errors and key not in self._entries:
-                    raise self._errors[key]
+            flight.done.wait()
+            if flight.error is not None:  # the load we waited for failed: share its error
+                raise flight.error
+            # else loop: the entry is there now (or was evicted already, then we load again)
         try:
-            self._make_room(estimate, key)
+            self._make_room(key, estimate, pool, flight, name)
             start = time.perf_counter()
             value = load()
-            entry = Entry(key, value, size(value), users=1, loaded_at=time.time(),
+            entry = Entry(key, value, size(value), pool, users=1, loaded_at=time.time(),
                           load_seconds=time.perf_counter() - start)
+            if entry.size > self.budget_for(pool):  # the estimate was low; never keep it over budget
+                raise CacheError(_too_big(name, entry.size, self.budget_for(pool), pool))
             with self._lock:
                 self.loads += 1
-                self._errors.pop(key, None)
+                flight.reserved = 0
                 self._entries[key] = entry
-            self._make_room(0, key)
+            self._make_room(key, 0, pool, None, name)  # the real size may exceed the estimate
             return entry
         except BaseException as e:
-            with self._lock:
-                self._errors[key] = e
+            flight.error = e
             raise
         finally:
             with self._lock:
-                self._loading.pop(key).set()
+                self._flights.pop(key, None)
+            flight.done.set()
 
-    def _make_room(self, incoming: int, keep: str) -> None:
-        """Evict idle entries, least recently used first, until `incoming` more bytes fit."""
+    def _make_room(self, key: str, incoming: int, pool: str, flight: _Flight | None, name: str) -> None:
+        """Evict idle entries of `pool`, least recently used first, until `incoming` more bytes fit.
+
+        Bytes promised to loads still running count as used, so two loads at once cannot both
+        take the same free room.
+        """
+        budget = self.budget_for(pool)
+        if incoming > budget:
+            raise CacheError(_too_big(name, incoming, budget, pool))
         with self._lock:
-            if incoming > self.budget:
-                raise CacheError(f"{keep} needs about {incoming / 2**30:.1f} GiB, more than the whole "
-                                 f"memory budget of {self.budget / 2**30:.1f} GiB. Raise TUTOR_MEMORY_BUDGET_GB "
-                                 "or choose a smaller model.")
-            used = sum(e.size for e in self._entries.values())
+            used = sum(e.size for e in self._entries.values() if e.pool == pool)
+            used += sum(f.reserved for f in self._flights.values() if f.pool == pool and f is not flight)
             victims = []
             for e in self._entries.values():
-                if used + incoming <= self.budget:
+                if used + incoming <= budget:
                     break
-                if e.users == 0 and e.key != keep:
+                if e.pool == pool and e.users == 0 and e.key != key:
                     victims.append(e)
                     used -= e.size
             for e in victims:
                 del self._entries[e.key]
-                log.info("evicted %s (%.0f MB) to make room", e.key, e.size / 2**20)
+                self.evictions.append(e.key)
+                log.info("evicted %s (%.0f MB) to make room for %s", e.key, e.size / 2**20, key)
+            if flight is not None:
+                flight.reserved = incoming
+            if used + incoming > budget:  # everything left is in use: go ahead, say so
+                log.warning("%s: the %s budget of %s is exceeded because every other model is in use",
+                            name, pool or "memory", gib(budget))
         if victims:
-            gc.collect()
+            _free_memory()
 
     def evict(self, key: str) -> bool:
+        """Drop an idle entry now; False when it is absent or in use."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry.users:
                 return False
             del self._entries[key]
-        gc.collect()
+        _free_memory()
         return True
+
+    def usage(self) -> dict[str, tuple[int, int]]:
+        """pool -> (bytes held, budget) for every pool that holds something."""
+        with self._lock:
+            pools = {e.pool for e in self._entries.values() if e.pool}
+            used = {p: sum(e.size for e in self._entries.values() if e.pool == p) for p in pools}
+        return {p: (used[p], self.budget_for(p)) for p in sorted(pools)}
 
     def entries(self) -> list[Entry]:
         with self._lock:
@@ -136,16 +190,47 @@ class Cache:
         return key in self._entries
 
 
+def _too_big(key: str, size: int, budget: int, pool: str) -> str:
+    return (f"{key} needs about {gib(size)}, more than the whole {pool or 'memory'} budget of {gib(budget)}. "
+            "Raise TUTOR_MEMORY_BUDGET_GB, load it in a smaller dtype (TUTOR_DTYPE=bfloat16), "
+            "or choose a smaller model.")
+
+
+def _free_memory() -> None:
+    """Return freed tensors to the system (and the CUDA allocator's cache to the GPU)."""
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
 # ---- model specs and loaded models ----------------------------------------------------------
 
 @dataclass
+class Availability:
+    """Whether a model can be loaded now without the network, and why not."""
+
+    status: str  # "ready", "needs pull" (first use fetches or converts), "unavailable"
+    detail: str = ""  # where it is, or why it is not
+    path: Path | None = None  # its files on disk, for the size shown by `tutor models`
+
+
+@dataclass
 class ModelSpec:
-    """A model the cache can load. `load(request)` returns (model, tokenizer) on request.device."""
+    """A model the cache can load. `load(request)` returns (model, tokenizer) on request.device.
+
+    `locate(settings)` says whether it is ready without loading it; `prepare(settings)` fetches,
+    verifies and converts its files ahead of time (`tutor models pull`).
+    """
 
     id: str
     label: str  # what learners see; a stand-in says so ("DistilGPT2 architecture, untrained weights")
     architecture: str  # "gpt2", "llama", "bert", ...
-    task: str  # "causal-lm" or "encoder"
+    task: str  # "causal-lm", "seq2seq-lm" or "encoder"
     load: Callable[["LoadRequest"], tuple[Any, Any]]
     source: str = ""  # hub, package NAME VERSION, local path, built locally
     licence: str = ""
@@ -153,6 +238,8 @@ class ModelSpec:
     estimate_bytes: int = 0  # float32 size, for eviction before loading
     sha256_verified: bool | None = None
     aliases: tuple[str, ...] = ()
+    locate: Callable[[Any], Availability] | None = None
+    prepare: Callable[[Any], Any] | None = None
     plugin: str = field(default="", compare=False)
 
 
@@ -177,6 +264,14 @@ def pick_device(setting: str = "auto") -> str:
     import torch
 
     if setting != "auto":
+        if setting.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise CacheError(f"Unknown device {setting!r}; use auto, cpu, cuda (or cuda:N) or mps.")
+        if setting.split(":")[0] == "cuda" and not torch.cuda.is_available():
+            raise CacheError("Device 'cuda' was asked for, but this machine has no CUDA GPU that torch can use. "
+                             "Use --device cpu (or TUTOR_DEVICE=auto).")
+        if setting == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise CacheError("Device 'mps' was asked for, but Apple's MPS is not available here. "
+                             "Use --device cpu (or TUTOR_DEVICE=auto).")
         return setting
     if torch.cuda.is_available():
         return "cuda"
@@ -185,11 +280,88 @@ def pick_device(setting: str = "auto") -> str:
     return "cpu"
 
 
-def pick_dtype(device: str):
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def pick_dtype(device: str, setting: str = "auto"):
+    """bfloat16 on a GPU, float32 on CPU, unless the setting names one."""
     import torch
 
-    return torch.bfloat16 if device in ("cuda", "mps") else torch.float32
+    if setting != "auto":
+        if setting not in DTYPES:
+            raise CacheError(f"Unknown dtype {setting!r}; use one of auto, {', '.join(DTYPES)}.")
+        return getattr(torch, setting)
+    return torch.bfloat16 if device.split(":")[0] in ("cuda", "mps") else torch.float32
 
 
 def model_bytes(loaded: LoadedModel) -> int:
-    return sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+    """Bytes held by the weights and buffers (what the memory budget counts)."""
+    m = loaded.model
+    return sum(t.numel() * t.element_size() for t in [*m.parameters(), *m.buffers()])
+
+
+def dtype_name(dtype: Any) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def folder_bytes(path: Path | None) -> int | None:
+    """Size on disk of a file or a folder (symlinks followed once, as the HF cache uses them)."""
+    if path is None or not path.exists():
+        return None
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def describe(spec: ModelSpec, settings: Any, entries: list[Entry]) -> dict[str, Any]:
+    """What `tutor models --json` and /models show for one model (JSON-able)."""
+    try:
+        avail = spec.locate(settings) if spec.locate else Availability("ready", "built locally")
+    except Exception as e:  # a broken locate must not hide the other models
+        avail = Availability("unavailable", f"{type(e).__name__}: {e}")
+    loaded = [{"device": e.value.device, "dtype": dtype_name(e.value.dtype), "memory_bytes": e.size,
+               "load_seconds": round(e.load_seconds, 2), "in_use": e.users > 0}
+              for e in entries if e.key.startswith("model:") and isinstance(e.value, LoadedModel)
+              and e.value.spec.id == spec.id]
+    return {"id": spec.id, "label": spec.label, "architecture": spec.architecture, "task": spec.task,
+            "parameters": spec.parameters, "source": spec.source, "sha256_verified": spec.sha256_verified,
+            "licence": spec.licence, "size_on_disk_bytes": folder_bytes(avail.path),
+            "status": "loaded" if loaded else avail.status, "detail": avail.detail,
+            "why_unavailable": avail.detail if avail.status == "unavailable" else None,
+            "loaded": loaded, "aliases": list(spec.aliases), "plugin": spec.plugin}
+
+
+# ---- the table `tutor models` prints and /models shows -------------------------------------
+
+def human_bytes(n: int | None) -> str:
+    if not n:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def status_text(row: dict) -> str:
+    """'loaded on cpu (float32, 513.1 MB)', 'ready', 'unavailable: why'."""
+    if row["loaded"]:
+        return "loaded on " + ", ".join(f"{m['device']} ({m['dtype']}, {human_bytes(m['memory_bytes'])})"
+                                        for m in row["loaded"])
+    if row["status"] == "unavailable":
+        return f"unavailable: {row['why_unavailable']}"
+    return row["status"]
+
+
+def models_table(rows: list[dict]) -> Table:
+    """The rows as the table `tutor models` prints and /models shows."""
+    def params(n):
+        return f"{n / 1e6:.1f}M" if n else "?"
+
+    def verified(v):
+        return {True: "yes", False: "no"}.get(v, "n/a")
+
+    return Table(["id", "what it is", "arch", "params", "source", "sha256", "licence", "on disk", "status"],
+                 [[r["id"], r["label"], r["architecture"], params(r["parameters"]), r["source"],
+                   verified(r["sha256_verified"]), r["licence"], human_bytes(r["size_on_disk_bytes"]),
+                   status_text(r)] for r in rows])

@@ -137,12 +137,14 @@ def build_registry(plugins_dirs: Iterable[Path] = (), allow: Iterable[str] | Non
             log.warning("plugin %s (%s) failed to load: %s", name, source, e)
             continue
         sources[name] = source
-    try:
-        pm.check_pending()  # a misspelled hook name is an error, not a silent no-op
-    except pluggy.PluginValidationError as e:
-        bad = e.plugin_name if hasattr(e, "plugin_name") else str(e)
-        reg.failures.append(PluginFailure(str(bad), sources.get(str(bad), "?"), str(e)))
-        pm.unregister(name=str(bad))
+    while True:  # check_pending: a misspelled hook name is an error, not a silent no-op
+        try:
+            pm.check_pending()
+            break
+        except pluggy.PluginValidationError as e:
+            bad = pm.get_name(e.plugin)
+            reg.failures.append(PluginFailure(bad, sources.pop(bad), str(e)))
+            pm.unregister(name=bad)
     for name, plugin in pm.list_name_plugin():
         info = PluginInfo(name, sources[name])
         reg.plugins.append(info)
@@ -150,8 +152,8 @@ def build_registry(plugins_dirs: Iterable[Path] = (), allow: Iterable[str] | Non
             if any(impl.plugin_name == name for impl in getattr(pm.hook, hook).get_hookimpls()):
                 info.hooks.append(hook)
     for hook in HOOKS:
-        # pluggy calls later registrations first; we want built-ins first, so reverse.
-        for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
+        # in registration order (built-ins first), so "first registration wins" is predictable
+        for impl in getattr(pm.hook, hook).get_hookimpls():
             _call(reg, impl, hook, sources[impl.plugin_name])
     return reg
 

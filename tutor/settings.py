@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    memory_budget_gb: float | None = Field(None, description="model cache budget; default: 60% of RAM or GPU memory")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="model weights dtype; auto: bfloat16 on a GPU, float32 on CPU")
+    memory_budget_gb: float | None = Field(None, description="model cache budget per device; default: 60% of RAM, 80% of GPU memory")
     plugins: str | None = Field(None, description="comma-separated allowlist of plugin names to load")
     plugins_dir: list[Path] = Field(default_factory=list, description="folders whose .py files are plugins")
     offline: Literal["auto", "yes", "no"] = Field("auto", description="skip the hub and tiktoken's download host")

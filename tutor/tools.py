@@ -103,7 +103,9 @@ class Tool:
                    description.strip(), params, example)
 
     def usage(self) -> str:
-        return " ".join([f"/{self.name}", *(p.usage() for p in self.params)])
+        """Options first: they must come before the free text."""
+        ordered = [p for p in self.params if p.option] + [p for p in self.params if not p.option]
+        return " ".join([f"/{self.name}", *(p.usage() for p in ordered)])
 
     def json_schema(self) -> dict:
         """The parameters as JSON Schema (for MCP listings and form builders)."""
@@ -152,7 +154,8 @@ def _param(p: inspect.Parameter, hint: Any) -> Param:
     if base not in (str, int, float, bool, list):
         raise TypeError(f"parameter {p.name!r}: type {base!r} is not one of str, int, float, bool, list[str]")
     choices = tuple(arg.choices) if isinstance(arg.choices, (list, tuple)) else arg.choices
-    return Param(p.name, base, p.default, arg.help, choices, option=p.kind is p.KEYWORD_ONLY,
+    # free text is always the last positional word, even when declared after `*`
+    return Param(p.name, base, p.default, arg.help, choices, option=p.kind is p.KEYWORD_ONLY and not rest,
                  rest=rest, optional=optional, min=arg.min, max=arg.max)
 
 

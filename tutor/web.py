@@ -349,7 +349,7 @@ def _learner(browser_id: str | None, request: gr.Request | None) -> str:
     user = getattr(request, "username", None) if request is not None else None
     if user:
         return f"user:{user}"
-    if browser_id and re.fullmatch(r"[0-9a-f]{32}", browser_id):
+    if browser_id and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", browser_id):  # never "user:..." (a login)
         return browser_id
     return uuid.uuid4().hex
 
@@ -442,16 +442,21 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
         yield gr.skip(), "", learner, outline_markdown(tutor, learner)
 
     def chat_api(message: str, history: list | None = None, learner: str = "",
-                 request: gr.Request = None) -> Iterator[list]:
+                 request: gr.Request = None) -> tuple[list, str, str]:
         """A chat turn for clients: history as [{"role", "content"}] where content is a string or
-        content blocks ([{"type": "text", "text": ...}]); returns the new history, content as strings.
+        content blocks ([{"type": "text", "text": ...}]). Returns (new history with string content,
+        "" for the message box, the learner id to send next time).
 
         Args:
             message: what a learner would type, e.g. /count The cat sat on the mat
             history: the conversation so far (may be empty)
-            learner: a learner id (32 hex digits) to keep state between calls; empty for a new one
+            learner: a learner id (letters, digits, - and _) to keep state between calls; empty for a new one
         """
-        yield from converse(message, history, _learner(learner or None, request))
+        who = _learner(learner or None, request)
+        out: list = []
+        for out in converse(message, history, who):
+            pass
+        return out, "", who
 
     def stop(browser_id: str | None, request: gr.Request = None) -> None:
         learner = _learner(browser_id, request)

@@ -1,0 +1,98 @@
+"""The command parser: shell quoting, typed arguments, the rest of the line, clear errors."""
+
+from typing import Annotated, Literal
+
+import pytest
+
+from tutor import Arg, Reply, Text, Tool, ToolError
+from tutor.commands import help_text, parse
+
+
+def demo(ctx, model: Annotated[str | None, Arg("a model", choices="models")] = None, *,
+         temperature: Annotated[float, Arg("softness", min=0.0, max=5.0)] = 1.0,
+         steps: int = 3, greedy: bool = False, method: Literal["lora", "full"] = "lora",
+         prompt: Text = "") -> Reply:
+    """Demo tool used by the parser tests."""
+
+
+def words(ctx, names: list[str]) -> Reply:
+    """Takes a list of words."""
+
+
+TOOLS = {t.name: t for t in (Tool.from_function(demo, example="/demo hi"), Tool.from_function(words))}
+CHOICES = {"models": ["tiny", "smollm2-135m"]}
+
+
+def p(line: str, max_chars: int = 1000):
+    return parse(line, TOOLS, CHOICES.__getitem__, max_chars).args
+
+
+def test_schema_from_signature():
+    tool = TOOLS["demo"]
+    assert [x.name for x in tool.params] == ["model", "temperature", "steps", "greedy", "method", "prompt"]
+    assert tool.params[0].choices == "models" and not tool.params[0].option
+    assert tool.params[1].option and tool.params[1].type is float and tool.params[1].default == 1.0
+    assert tool.params[4].choices == ("lora", "full")
+    assert tool.params[5].rest
+    assert tool.usage() == "/demo [--temperature TEMPERATURE] [--steps STEPS] [--greedy] [--method METHOD] [MODEL] [PROMPT]"
+    schema = tool.json_schema()
+    assert schema["properties"]["method"]["enum"] == ["lora", "full"]
+    assert schema["properties"]["steps"]["type"] == "integer"
+
+
+def test_optional_positional_taken_only_when_it_is_a_known_name():
+    assert p("/demo tiny The cat") == {"model": "tiny", "prompt": "The cat"}
+    assert p("/demo The cat") == {"prompt": "The cat"}
+
+
+def test_rest_of_line_is_kept_verbatim():
+    assert p("/demo tiny   two  spaces\nand a newline ")["prompt"] == "two  spaces\nand a newline "
+    assert p("/demo don't stop")["prompt"] == "don't stop"  # an apostrophe is not a quote error
+    assert p('/demo " leading space"')["prompt"] == " leading space"  # one quoted word is unquoted
+    assert p('/demo "unbalanced text')["prompt"] == '"unbalanced text'
+
+
+def test_options_are_typed():
+    args = p("/demo --temperature 0.7 --steps=5 --greedy --method full tiny hello")
+    assert args == {"temperature": 0.7, "steps": 5, "greedy": True, "method": "full", "model": "tiny",
+                    "prompt": "hello"}
+    assert p("/words a b c") == {"names": ["a", "b", "c"]}
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("/dmo hi", "There is no tool called /dmo. Did you mean demo?"),
+    ("/demo --temperature warm hi", "--temperature expects a number, but got 'warm'"),
+    ("/demo --steps 2.5 hi", "--steps expects a whole number, but got '2.5'"),
+    ("/demo --temperature 9 hi", "--temperature must be at least 0 and at most 5, but got 9"),
+    ("/demo --method qlora hi", "Choose one of: lora, full."),
+    ("/demo --tempreature 1 hi", "/demo has no option --tempreature. Did you mean --temperature"),
+    ("/demo --steps", "--steps needs a value (int)"),
+    ("/words", "/words needs NAMES"),
+    ("/", "A command starts with / and a tool name"),
+    ('/words "a b', "Unbalanced quote"),
+])
+def test_errors_say_what_was_wrong_and_how_to_fix_it(line, expected):
+    with pytest.raises(ToolError) as e:
+        p(line)
+    assert expected in str(e.value)
+
+
+def test_input_over_the_size_limit():
+    with pytest.raises(ToolError, match="the limit is 100"):
+        p("/demo " + "x" * 200, max_chars=100)
+
+
+def test_help_lists_tools_and_one_tool_in_detail():
+    assert "- `/demo` — Demo tool used by the parser tests." in help_text(TOOLS)
+    one = help_text(TOOLS, "demo")
+    assert "| `--temperature` | float | 1.0 | softness |" in one
+    assert "Example: `/demo hi`" in one
+    with pytest.raises(ToolError, match="Did you mean demo"):
+        help_text(TOOLS, "dem")
+
+
+def test_tool_without_docstring_is_refused():
+    def nodoc(ctx):
+        pass
+    with pytest.raises(TypeError, match="needs a docstring"):
+        Tool.from_function(nodoc)
