@@ -296,26 +296,19 @@ def models_markdown(reg: Registry) -> str:
 
 
 def outline_markdown(tutor: Tutor, learner: str | None) -> str:
-    """The lesson outline and this learner's progress. The lessons module (tutor/lessons.py,
-    built separately) provides a pure `outline` function; until it is installed, say so."""
+    """The lesson outline and this learner's progress, from the lessons engine (tutor/lessons.py,
+    `outline_for(tutor, learner) -> markdown`); until it is installed, say so."""
     try:
-        from . import lessons  # noqa: F401  (optional until the lessons engine lands)
+        from . import lessons  # optional until the lessons engine lands
     except ImportError:
         return "Lessons appear here once the lessons engine is installed. Meanwhile try `/help`."
-    outline = getattr(lessons, "outline", None)
-    if outline is None:
+    outline_for = getattr(lessons, "outline_for", None)
+    if outline_for is None:
         return "Lessons are installed but provide no outline."
     try:
-        return sanitize_markdown(_outline_text(outline, tutor, learner))
+        return sanitize_markdown(str(outline_for(tutor, learner)))
     except Exception as e:  # a broken lesson file must not break the page
         return f"⚠️ The lesson outline could not be built: {html.escape(str(e))}"
-
-
-def _outline_text(outline: Callable, tutor: Tutor, learner: str | None) -> str:
-    session = tutor.session(learner) if learner else None
-    params = inspect.signature(outline).parameters
-    result = outline(session) if len(params) == 1 and session else outline(tutor.registry, session)
-    return result if isinstance(result, str) else str(result)
 
 
 # ---- learner identity --------------------------------------------------------------------------
