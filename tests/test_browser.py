@@ -174,10 +174,13 @@ def test_lesson_quiz(browser, app_url, tutor):
 
 
 def test_phone_viewport_and_palette_keyboard(browser, app_url):
-    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    # a phone whose browser prefers dark: the page follows it
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                            color_scheme="dark")
     page.goto(app_url + "/")
     box = page.locator("#message textarea")
     box.wait_for(timeout=30_000)
+    assert page.evaluate("!!document.querySelector('.dark')"), "dark theme not applied"
     assert box.is_visible() and box.bounding_box()["width"] > 150
     send(page, "/help")
     bot_text(page, "Count the tokens")
