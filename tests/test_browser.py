@@ -92,6 +92,10 @@ def test_page_chat_spans_escape_upload_reload(browser, app_url, tutor):
     bot_text(page, "<script>window.pwned=1</script>")
     assert page.evaluate("window.pwned") is None
 
+    # commands a reply offers are buttons: one click runs them
+    page.locator("#chat button", has_text="/help").last.click(timeout=30_000)
+    bot_text(page, "Count the tokens")
+
     # tokenize (or count, until /tokenize exists) through the keyboard
     if "tokenize" in tutor.registry.tools:
         send(page, "/tokenize gpt2 unhappiness")

@@ -100,8 +100,9 @@ def progress_html(progress: float) -> str:
             f" {p:.0%}")
 
 
-def reply_markdown(reply: Reply) -> str:
-    """One Reply as safe markdown: text, token spans, table, progress bar, offered commands."""
+def reply_markdown(reply: Reply, buttons_as_text: bool = True) -> str:
+    """One Reply as safe markdown: text, token spans, table, progress bar, offered commands
+    (as text for API clients; the page shows them as clickable options instead)."""
     parts = []
     if reply.text:
         parts.append(("⚠️ " if reply.error else "") + sanitize_markdown(reply.text))
@@ -111,7 +112,7 @@ def reply_markdown(reply: Reply) -> str:
         parts.append(sanitize_markdown(reply.table.markdown()))
     if reply.progress is not None and not reply.done:
         parts.append(progress_html(reply.progress))
-    if reply.buttons:
+    if reply.buttons and buttons_as_text:
         parts.append("Try: " + " · ".join(f"`{b}`" for b in reply.buttons))
     return "\n\n".join(parts) or "(no reply)"
 
@@ -120,7 +121,9 @@ def reply_messages(reply: Reply, figure_dir: Path) -> list[dict[str, Any]]:
     """One Reply -> assistant messages: the markdown, then a picture per figure or image file.
 
     Pictures are written (or copied) into `figure_dir`, the one folder the file route serves."""
-    messages: list[dict[str, Any]] = [{"role": "assistant", "content": reply_markdown(reply)}]
+    messages: list[dict[str, Any]] = [{"role": "assistant", "content": reply_markdown(reply, buttons_as_text=False)}]
+    if reply.buttons and reply.done:  # commands offered to the learner: one click runs them
+        messages[0]["options"] = [{"value": b, "label": b} for b in reply.buttons]
     if reply.figure is not None:
         figure_dir.mkdir(parents=True, exist_ok=True)
         path = figure_dir / f"{uuid.uuid4().hex}.png"
@@ -505,10 +508,16 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
                 with gr.Accordion("Plugins", open=False, elem_id="plugins-panel"):
                     gr.Markdown(plugins_markdown(reg), elem_id="plugins")
         outputs = [chatbot, box, learner, outline]
+        picked = gr.Textbox(visible=False)
+
+        def pick(evt: gr.SelectData) -> str:
+            return str(evt.value)
+        option_event = chatbot.option_select(pick, None, picked, api_visibility="private").then(
+            turn, [picked, chatbot, learner], outputs, api_visibility="private")
         events = [box.submit(turn, [box, chatbot, learner], outputs, api_visibility="private"),
                   send.click(turn, [box, chatbot, learner], outputs, api_visibility="private")]
         upload.upload(lambda b, f: attach_upload(b, f, reg.tools), [box, upload], box, api_visibility="private")
-        halt.click(stop, [learner], None, cancels=events + palette_events, api_visibility="private")
+        halt.click(stop, [learner], None, cancels=events + palette_events + [option_event], api_visibility="private")
         app.load(restore, [learner], [chatbot, learner, outline], api_visibility="private")
         gr.api(chat_api, api_name="chat")
         _api_endpoints(tutor)
