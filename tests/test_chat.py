@@ -52,10 +52,11 @@ def test_count_agrees_with_tiktoken_for_every_encoding():
     assert reply.data["characters"] == len(text)
 
 
-def test_gpt2_is_an_alias_for_r50k_base():
+def test_gpt2_is_the_tokenizers_object_with_r50k_base_counts():
     tutor = make_tutor()
     reply = chat.final("/count gpt2 hello world", tutor.session())
-    assert reply.data["counts"] == {"r50k_base": 2}
+    assert reply.data["counts"] == {"gpt2": 2}
+    assert chat.final("/count r50k_base hello world", tutor.session()).data["counts"] == {"r50k_base": 2}
 
 
 def test_help_and_help_for_one_tool():
@@ -64,7 +65,7 @@ def test_help_and_help_for_one_tool():
     listing = chat.final("/help", session)
     assert "`/count`" in listing.text and "`/stream`" in listing.text and "count" in listing.data["tools"]
     one = chat.final("/help count", session)
-    assert "Usage: `/count [TOKENIZER] [TEXT]`" in one.text and "Example:" in one.text
+    assert "Usage: `/count [--tokenizers TOKENIZERS] [TOKENIZER] [TEXT]`" in one.text and "Example:" in one.text
 
 
 def test_a_tool_bug_becomes_a_readable_message():

@@ -197,7 +197,8 @@ def test_per_learner_job_limit():
 def test_chat_through_gradio_client(client):
     """(from the first version's tests) a learner id keeps working across calls."""
     result = client.predict("/count o200k_base The cat sat on the mat", "learner-1", api_name="/ask")
-    assert result["data"]["counts"] == {"o200k_base": 6} and not result["error"]
+    assert result["data"]["counts"] == {"o200k_base": 6} and result["data"]["characters"] == 22
+    assert not result["error"]
     history, box, learner = client.predict("/count The cat sat on the mat", [], "learner-1", api_name="/chat")
     assert history[0]["role"] == "user" and box == "" and learner == "learner-1"
     assert "| o200k_base |" in web.message_text(history[-1]["content"])
@@ -205,7 +206,7 @@ def test_chat_through_gradio_client(client):
                     [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]):
         history, _, _ = client.predict("/count gpt2 hello", earlier, "learner-2", api_name="/chat")
         assert len(history) == len(earlier) + 2
-        assert "**1 token** with `r50k_base`" in web.message_text(history[-1]["content"])
+        assert "**1 token** with `gpt2`" in web.message_text(history[-1]["content"])
 
 
 def test_ask_errors_come_back_as_messages(client):

@@ -37,7 +37,8 @@ def test_wheel_installs_and_runs_with_its_builtin_plugins(tmp_path):
     out = subprocess.run([str(venv / "bin" / "tutor"), "ask", "--json", "/count o200k_base hello world"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"counts": {"o200k_base": 2}, "characters": 11}
+    data = json.loads(out.stdout)
+    assert data["counts"] == {"o200k_base": 2} and data["characters"] == 11
     listing = subprocess.run([str(venv / "bin" / "tutor"), "plugins", "--json"], capture_output=True, text=True,
                              cwd=tmp_path, check=True)
     assert {"count", "openai_encodings"} <= {p["name"] for p in json.loads(listing.stdout)["plugins"]}

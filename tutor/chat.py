@@ -90,3 +90,10 @@ def final(message: str, session: Session) -> Reply:
     for last in respond(message, session):
         pass
     return last
+
+
+# Built-in handlers: lesson navigation and quiz answers first, then free questions.
+from .lessons import chat_turn as _lessons_turn  # noqa: E402  (they import chat lazily)
+from .search import search_turn as _search_turn  # noqa: E402
+
+TURN_HANDLERS += [_lessons_turn, _search_turn]

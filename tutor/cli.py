@@ -57,8 +57,24 @@ def parser() -> argparse.ArgumentParser:
     _settings_flags(plugins)
     plugins.add_argument("--json", action="store_true")
 
+    _lessons_parser(sub)
     _models_parser(sub)
     return top
+
+
+def _lessons_parser(sub) -> None:
+    lessons = sub.add_parser("lessons", help="list, show, validate and check the curriculum")
+    _settings_flags(lessons)
+    lessons.add_argument("--json", action="store_true", help="the list as JSON (id, title, module, order, steps, checks)")
+    what = lessons.add_subparsers(dest="lessons_command")
+    show = what.add_parser("show", help="print one lesson in the terminal")
+    show.add_argument("lesson", help="lesson id or number")
+    validate = what.add_parser("validate", help="report every problem with file and line")
+    validate.add_argument("paths", nargs="*", type=Path, help="lesson files or folders (default: the curriculum)")
+    check = what.add_parser("check", help="run every check step against the real tools")
+    check.add_argument("--lesson", action="append", help="only this lesson id (repeatable)")
+    check.add_argument("--skip-missing", action="store_true",
+                       help="skip checks whose tool is not installed instead of failing them")
 
 
 def _resolved() -> str:
@@ -84,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return ask(tutor, args.message, args.json)
     if args.command == "plugins":
         return list_plugins(tutor, args.json)
+    if args.command == "lessons":
+        from . import lessons_cli
+        return lessons_cli.run(tutor, args)
     if args.command == "models":
         return models_command(tutor, args)
     raise AssertionError(args.command)

@@ -58,6 +58,18 @@ class Tutor:
                 self._sessions[learner_id] = Session(learner_id, self)
             return self._sessions[learner_id]
 
+    @cached_property
+    def curriculum(self):
+        """The lessons (built-in and from plugins), loaded once: tutor.lessons.Curriculum."""
+        from .lessons import load_curriculum
+        return load_curriculum(self.registry)
+
+    @cached_property
+    def progress(self):
+        """Where each learner is in the lessons (tutor.progress.ProgressStore)."""
+        from .progress import open_store
+        return open_store(self.settings.home)
+
     def tokenizer(self, name: str) -> Tokenizer:
         """A registered tokenizer by name or alias, loaded once and kept in the cache."""
         spec = self.registry.lookup("tokenizers", name)

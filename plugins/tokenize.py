@@ -1,0 +1,90 @@
+"""/tokenize: a text cut into tokens, each coloured with its id, its bytes and its name."""
+
+from typing import Annotated
+
+from tutor import Arg, Reply, Span, Table, Text, ToolError, hookimpl
+from tutor.tokenizers import clean_text, pieces, resolve, typed_specials, visible
+
+MAX_SPANS = 2000  # the page stays responsive; `data` always has every id
+MAX_ROWS = 300
+
+
+def tokenize(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers), or online a hub id like t5-small")],
+             text: Text = "", *,
+             specials: Annotated[bool, Arg("add the special tokens the model is fed, e.g. BERT's [CLS] ... [SEP]")] = False,
+             ) -> Reply:
+    """Cut TEXT into tokens: coloured spans with ids, the bytes of each token, whitespace shown.
+
+    GPT-2-style tokenizers keep a word's leading space inside the token (shown ␣, named 'Ġ' in
+    Hugging Face vocabularies); WordPiece marks a word's continuation with ##; SentencePiece
+    writes a space as ▁. A token that holds only part of a character's UTF-8 bytes is shown as
+    those bytes. Special-token strings you type (like <|endoftext|>) are plain text here.
+    Quote a text that is only spaces: /tokenize gpt2 "   ".
+    """
+    if not text:
+        raise ToolError("Give a text to tokenize, e.g. `/tokenize gpt2 unhappiness`. To tokenize only "
+                        'spaces, quote them: `/tokenize gpt2 "   "`.')
+    text, notes = clean_text(text, ctx.settings.max_input_chars)
+    tok = resolve(ctx.tutor, tokenizer)
+    ids = tok.encode_for_model(text) if specials else tok.encode(text)
+    parts = pieces(tok, text, ids)
+    spans = [Span(p.text, p.id, i % 6, _title(p), p.special) for i, p in enumerate(parts[:MAX_SPANS])]
+    rows = [[i, p.id, visible(p.name), p.data.hex(" "), "(special)" if p.special else visible(p.text)]
+            for i, p in enumerate(parts[:MAX_ROWS])]
+    n = len(ids)
+    lines = [f"**{n:,} token{'s' * (n != 1)}** with `{tok.name}` ({tok.kind}, {tok.vocab_size:,} in the vocabulary) "
+             f"for {len(text):,} characters, {len(text.encode('utf-8')):,} bytes."]
+    lines += notes + _explain(tok, parts, text)
+    if n > MAX_SPANS or n > MAX_ROWS:
+        lines.append(f"Showing the first {min(n, MAX_SPANS):,} tokens coloured and {min(n, MAX_ROWS):,} in the "
+                     f"table; all {n:,} ids are in the data.")
+    return Reply(text="\n\n".join(lines), spans=spans,
+                 table=Table(["#", "id", "token", "bytes (hex)", "text"], rows),
+                 data={"tokenizer": tok.name, "ids": ids, "tokens": [p.name for p in parts], "count": n,
+                       "characters": len(text), "partial": [i for i, p in enumerate(parts) if p.partial],
+                       "special": [i for i, p in enumerate(parts) if p.special]},
+                 buttons=[f"/compare {text[:200]}" if "\n" not in text[:200] else "/compare The cat sat on the mat."])
+
+
+def _title(p) -> str:
+    title = f"id {p.id} · {p.name!r} · bytes {p.data.hex(' ')}"
+    if p.partial:
+        title += f" · {p.partial}"
+    return title + (" · special token" if p.special else "")
+
+
+def _explain(tok, parts, text: str) -> list[str]:
+    """One line per thing in this tokenization a learner might wonder about."""
+    out = []
+    dropped = sorted({b for b in text.encode("utf-8") if b in tok.missing_bytes}) if tok.missing_bytes else []
+    if dropped:
+        out.append(f"{tok.name} has no token for the byte{'s' * (len(dropped) > 1)} "
+                   f"{', '.join(f'0x{b:02x}' for b in dropped)} in your text, so it silently drops "
+                   f"{'them' if len(dropped) > 1 else 'it'}: decoding these ids will not give your text back.")
+    partial = [p for p in parts if p.partial]
+    if partial:
+        out.append(f"{len(partial)} token{'s hold' if len(partial) > 1 else ' holds'} only part of a character's "
+                   f"UTF-8 bytes (shown as \\xNN; hover for which character): e.g. id {partial[0].id} is "
+                   f"{partial[0].partial}.")
+    if tok.byte_level and any(p.text.startswith(" ") and len(p.text) > 1 for p in parts):
+        out.append("A leading space belongs to the token after it (␣word): ' word' and 'word' are different "
+                   "tokens with different ids.")
+    if any(p.name.startswith("##") for p in parts):
+        out.append("`##` marks a WordPiece token that continues a word; a token without it starts one.")
+    if any("▁" in p.name for p in parts):
+        out.append("`▁` is SentencePiece's way of writing a space: it starts a word.")
+    unknown = [p for p in parts if p.special and p.name in ("[UNK]", "<unk>")]
+    if unknown:
+        out.append(f"`{unknown[0].name}` stands for text this vocabulary cannot spell (e.g. an emoji in BERT): "
+                   "the model sees only 'unknown' there, and decoding cannot bring the text back.")
+    if any(p.special and p not in unknown for p in parts):
+        out.append("Grey dashed tokens are special tokens the model is fed around your text, not text you typed.")
+    if typed_specials(tok, text):
+        out.append("Your text contains a special-token string; typed by a user it is plain text, cut into "
+                   "ordinary tokens (see /pitfalls).")
+    return out
+
+
+@hookimpl
+def register_tools(register):
+    register(tokenize, example="/tokenize gpt2 unhappiness")

@@ -1,0 +1,30 @@
+"""Every check step of the curriculum, run against the real tools: a lesson that states a number
+or a split the tools contradict fails here. Checks that load a real model are marked slow."""
+
+import pytest
+
+from tutor.lessons import load_curriculum, run_check
+
+from test_lessons import PENDING_TOOLS
+
+MODEL_WORDS = ("smollm2-135m", "minilm-l6", "distilgpt2-arch")
+
+
+def _cases():
+    for lesson in load_curriculum().lessons:
+        for i, step in enumerate(lesson.steps, 1):
+            if step.check:
+                slow = any(w in step.check.command for w in MODEL_WORDS)
+                yield pytest.param(lesson.id, step.check, id=f"{lesson.id}-step{i}",
+                                   marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("lesson_id,check", list(_cases()))
+def test_check(tutor, lesson_id, check):
+    tools = {line[1:].split(maxsplit=1)[0].lower() for line in [check.command, *check.setup]}
+    missing = tools - set(tutor.registry.tools)
+    if missing:
+        assert missing <= PENDING_TOOLS, f"{lesson_id} uses tools nobody is building: {missing}"
+        pytest.skip(f"/{', /'.join(sorted(missing))} not installed on this branch yet")
+    ok, details, reply = run_check(check, tutor.session(f"check-{lesson_id}"))
+    assert ok, f"{lesson_id}: {check.claim}\n" + "\n".join(details)
