@@ -69,6 +69,19 @@ def _corpus() -> str:
     return " ".join("".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(60_000))
 
 
+def settle(page, quiet_s: float = 6.0, timeout_s: float = 180.0) -> None:
+    """Wait until the chat stops changing (a turn, with any tool it runs, has finished)."""
+    import time
+    deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = page.locator("#chat").inner_text()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.25)
+
+
 def send(page, text: str, frame=None) -> None:
     """Type into the chat box and press Enter: keyboard only."""
     root = frame or page
@@ -79,7 +92,11 @@ def send(page, text: str, frame=None) -> None:
 
 
 def bot_text(root, contains: str, timeout: float = 30_000):
-    root.locator("#chat").get_by_text(contains).last.wait_for(timeout=timeout)
+    try:
+        root.locator("#chat").get_by_text(contains).last.wait_for(timeout=timeout)
+    except Exception:
+        chat = root.locator("#chat").inner_text()
+        raise AssertionError(f"{contains!r} not in the chat within {timeout / 1000:.0f} s; chat ends: {chat[-1500:]}")
 
 
 def test_page_chat_spans_escape_upload_reload(browser, app_url, tutor):
@@ -165,11 +182,13 @@ def test_lesson_quiz(browser, app_url, tutor):
     page.locator("#outline").get_by_text("▶").first.wait_for(timeout=60_000)  # the outline marks it
     if quiz_at is None:
         pytest.skip(f"the first lesson ({first.id}) has no quiz")
+    settle(page)
     for _ in range(quiz_at):
-        n = page.locator("#chat .message").count()
         send(page, "next")
-        page.wait_for_function(f"document.querySelectorAll('#chat .message').length > {n + 1}", timeout=120_000)
-    send(page, first.steps[quiz_at].quiz.accepted[0])
+        settle(page)
+    quiz = first.steps[quiz_at].quiz
+    bot_text(page, quiz.question[:40], timeout=60_000)
+    send(page, quiz.accepted[0])
     bot_text(page, "Right", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "lesson.png"), full_page=True)
     page.reload()
@@ -198,7 +217,7 @@ def test_phone_viewport_and_palette_keyboard(browser, app_url):
     toggle = page.locator("#palette-count button").first
     toggle.focus()
     page.keyboard.press("Enter")
-    text = page.locator("#palette-count textarea").last
+    text = page.locator("#palette-count-text textarea")
     text.wait_for(timeout=10_000)
     text.focus()
     page.keyboard.type("hello world")

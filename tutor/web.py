@@ -260,21 +260,22 @@ def check_file_args(message: str, tutor: Tutor) -> str | None:
     return None
 
 
-def _input(p: Param, reg: Registry) -> gr.components.Component:
+def _input(p: Param, reg: Registry, tool: str = "") -> gr.components.Component:
     label = (f"--{p.name}" if p.option else p.name) + (f" — {p.help}" if p.help else "")
     default = None if p.required else p.default
+    elem = {"elem_id": f"palette-{tool}-{p.name}"}
     if p.name in FILE_PARAMS and p.type is str:
-        return gr.File(label=label, file_count="single", type="filepath")
+        return gr.File(label=label, file_count="single", type="filepath", **elem)
     if p.type is bool:
-        return gr.Checkbox(label=label, value=bool(default))
+        return gr.Checkbox(label=label, value=bool(default), **elem)
     choices = list(p.choices) if isinstance(p.choices, tuple) else (
         reg.names(p.choices) if isinstance(p.choices, str) else None)
     if choices:
-        return gr.Dropdown(choices=choices, value=default, label=label, allow_custom_value=True)
+        return gr.Dropdown(choices=choices, value=default, label=label, allow_custom_value=True, **elem)
     if p.type in (int, float):
         return gr.Number(value=default, label=label, precision=0 if p.type is int else None,
-                         minimum=p.min, maximum=p.max)
-    return gr.Textbox(value=default or "", label=label, lines=3 if p.rest else 1)
+                         minimum=p.min, maximum=p.max, **elem)
+    return gr.Textbox(value=default or "", label=label, lines=3 if p.rest else 1, **elem)
 
 
 # ---- side panels -------------------------------------------------------------------------------
@@ -495,7 +496,7 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
                 for tool in sorted(reg.tools.values(), key=lambda t: t.name):
                     with gr.Accordion(f"/{tool.name}", open=False, elem_id=f"palette-{tool.name}"):
                         gr.Markdown(sanitize_markdown(tool.summary + (f"\n\n`{tool.example}`" if tool.example else "")))
-                        inputs = [_input(p, reg) for p in tool.params]
+                        inputs = [_input(p, reg, tool.name) for p in tool.params]
                         run = gr.Button(f"Run /{tool.name}", elem_id=f"run-{tool.name}")
                         cmd = gr.Textbox(visible=False)
                         palette_events.append(
