@@ -24,7 +24,9 @@ def _settings_flags(p: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides = {k: v for k, v in {"home": args.home, "plugins": args.plugins, "device": args.device,
                                    "offline": args.offline, "host": getattr(args, "host", None),
-                                   "port": getattr(args, "port", None)}.items() if v is not None}
+                                   "port": getattr(args, "port", None),
+                                   "cors_origins": getattr(args, "cors_origins", None),
+                                   "max_upload_mb": getattr(args, "max_upload_mb", None)}.items() if v is not None}
     settings = Settings(**overrides)
     if args.plugins_dir:
         settings.plugins_dir = [*settings.plugins_dir, *args.plugins_dir]
@@ -40,7 +42,11 @@ def parser() -> argparse.ArgumentParser:
     _settings_flags(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 7860)")
-    serve.add_argument("--mcp", action="store_true", help="also expose every tool as an MCP tool")
+    serve.add_argument("--mcp", action="store_true", help="also expose every tool as an MCP tool (at /gradio_api/mcp/)")
+    serve.add_argument("--root-path", help="public URL prefix when behind a reverse proxy, e.g. /tutor")
+    serve.add_argument("--cors-origin", action="append", dest="cors_origins",
+                       help="an origin allowed to embed/call the app from another site (repeatable; TUTOR_CORS_ORIGINS)")
+    serve.add_argument("--max-upload-mb", type=float, help="largest upload accepted (TUTOR_MAX_UPLOAD_MB)")
 
     ask = sub.add_parser("ask", help="one chat turn in the terminal, e.g. tutor ask \"/count hello\"")
     _settings_flags(ask)
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tutor = Tutor(settings)
     if args.command == "serve":
-        return serve(tutor, args.mcp)
+        return serve(tutor, args.mcp, args.root_path)
     if args.command == "ask":
         return ask(tutor, args.message, args.json)
     if args.command == "plugins":
@@ -102,16 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     raise AssertionError(args.command)
 
 
-def serve(tutor: Tutor, mcp: bool = False) -> int:
-    from .web import build_app
+def serve(tutor: Tutor, mcp: bool = False, root_path: str | None = None) -> int:
+    import uvicorn
+
+    from .web import server_app
 
     s = tutor.settings
     print("tutor settings: " + json.dumps(s.public()), flush=True)
     for f in tutor.registry.failures:
         print(f"plugin {f.name} ({f.source}) failed to load: {f.error}", file=sys.stderr)
-    build_app(tutor).queue(default_concurrency_limit=8).launch(
-        server_name=s.host, server_port=s.port, mcp_server=mcp, show_error=True,
-        max_file_size=int(s.max_upload_mb * 2**20), allowed_paths=[], enable_monitoring=False)
+    print(f"tutor: http://{s.host}:{s.port}/" + ("  (MCP: /gradio_api/mcp/)" if mcp else ""), flush=True)
+    uvicorn.run(server_app(tutor, mcp=mcp), host=s.host, port=s.port, root_path=root_path or "",
+                log_level="warning", proxy_headers=True)
     return 0
 
 

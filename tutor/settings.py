@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     finetune_max_steps: int = Field(2000, description="most optimizer steps one fine-tune job may take")
     finetune_max_minutes: float = Field(30.0, description="wall time limit of one fine-tune job")
     finetune_concurrent_jobs: int = Field(1, description="fine-tune jobs running at once on this machine")
+    # Web safety defaults (tutor/web.py): cross-origin callers must be listed; each learner may run
+    # a few turns at once; a course login can vouch for the learner with a signed value.
+    cors_origins: list[str] = Field(default_factory=list,
+                                    description="origins allowed to call the web app from another site (CORS)")
+    learner_concurrent_jobs: int = Field(2, description="turns one learner may have running at once in the web app")
+    learner_secret: SecretStr | None = Field(None, description="HMAC key: when set, the web app only serves learners "
+                                       "whose course login sent a signed X-Tutor-Learner header or cookie")
 
     @property
     def assets(self) -> Path:
