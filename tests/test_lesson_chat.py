@@ -180,3 +180,13 @@ def test_damaged_row_starts_over(tmp_path):
     store._conn().execute("INSERT INTO progress VALUES ('x', 'not json', 0)")
     store._conn().commit()
     assert store.load("x") == Progress()
+
+
+def test_a_choice_that_is_a_number_is_graded_by_its_text():
+    """A quiz whose choices are numbers: "6" means the choice "6", not the sixth choice."""
+    from tutor.lessons import _choice
+
+    choices = ["12", "6", "3"]
+    assert _choice(choices, "6") == "6" and _choice(choices, "3") == "3"
+    assert _choice(choices, "b") == "6" and _choice(choices, "2") == "6"
+    assert _choice(choices, "7") is None and _choice(choices, "z") is None

@@ -757,9 +757,21 @@ def _norm(s: str) -> str:
 def _looks_like_answer(quiz: Quiz, text: str) -> bool:
     t = _norm(re.sub(r"^(my answer is|answer|it'?s|it is)\s*:?\s*", "", text.strip(), flags=re.I))
     if quiz.choices:
-        return (len(t) == 1 and "a" <= t <= chr(96 + len(quiz.choices))) or t.isdigit() and 1 <= int(t) <= len(
-            quiz.choices) or any(_norm(c) == t for c in quiz.choices)
+        return _choice(quiz.choices, t) is not None
     return not text.strip().endswith("?")  # a short answer; a question goes to search
+
+
+def _choice(choices: list[str], t: str) -> str | None:
+    """The choice a learner means: its text first (a choice may itself be "6"), then a letter
+    (a, b, ...), then a number (1, 2, ...); None when it is none of them."""
+    for c in choices:
+        if _norm(c) == t:
+            return c
+    if len(t) == 1 and "a" <= t <= chr(96 + len(choices)):
+        return choices[ord(t) - 97]
+    if t.isdigit() and 1 <= int(t) <= len(choices):
+        return choices[int(t) - 1]
+    return None
 
 
 def _grade(cur: Curriculum, progress: "Progress", quiz: Quiz, text: str, session: "Session") -> "Reply":
@@ -767,12 +779,7 @@ def _grade(cur: Curriculum, progress: "Progress", quiz: Quiz, text: str, session
 
     t = _norm(re.sub(r"^(my answer is|answer|it'?s|it is)\s*:?\s*", "", text.strip(), flags=re.I))
     if quiz.choices:
-        if len(t) == 1 and t.isalpha():
-            given = quiz.choices[ord(t) - 97]
-        elif t.isdigit():
-            given = quiz.choices[int(t) - 1]
-        else:
-            given = next(c for c in quiz.choices if _norm(c) == t)
+        given = _choice(quiz.choices, t)  # never None: chat_turn only grades what looks like an answer
         right = given == quiz.answer
     else:
         given = text.strip()
