@@ -18,14 +18,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def english(mb: float) -> str:
-    sources = [Path("/work/shared/seed/learner-conversation.md"), *sorted(ROOT.glob("**/*.md")),
-               *sorted((ROOT / "tutor").glob("*.py"))]
-    base = "\n".join(p.read_text(errors="replace") for p in sources if p.is_file())
-    size = int(mb * 1_000_000)
-    return (base * (size // len(base) + 1))[:size]
+    from corpus import english as corpus_english
+
+    return corpus_english(int(mb * 1_000_000))
 
 
 def interleaved(a, b, repeat: int = 5) -> tuple[float, float]:
