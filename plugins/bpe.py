@@ -36,7 +36,8 @@ from typing import Annotated, Iterable, Literal, Mapping, Sequence
 
 import regex
 
-from tutor import Arg, Reply, Table, Text, Tokenizer, TokenizerSpec, ToolError, hookimpl
+from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
+from tutor.tokenizers import save_tokenizer
 
 # ---- 1. pre-tokenization -------------------------------------------------------------------
 
@@ -423,63 +424,6 @@ def to_hf(model: Model):
     return tok
 
 
-class HFJsonTokenizer(Tokenizer):
-    """A tokenizer saved by /bpe save, behind tutor's Tokenizer interface."""
-
-    kind = "byte-level BPE (trained with /bpe)"
-
-    def __init__(self, name: str, path: Path):
-        from tokenizers import Tokenizer as HFTokenizer
-
-        self.name, self.hf = name, HFTokenizer.from_file(str(path))
-        self.vocab_size = self.hf.get_vocab_size()
-        self.byte_level = "ByteLevel" in json.dumps(json.loads(path.read_text())["pre_tokenizer"])
-        if not self.byte_level:
-            self.kind = "character-level BPE (trained with /bpe)"
-
-    def encode(self, text: str) -> list[int]:
-        return self.hf.encode(text, add_special_tokens=False).ids
-
-    def decode(self, ids: list[int]) -> str:
-        return self.hf.decode(ids)
-
-    def token_bytes(self, id: int) -> bytes:
-        token = self.hf.id_to_token(id) or ""
-        if self.byte_level:
-            return bytes(CHAR_BYTE[c] for c in token)
-        return b"" if token == UNK else token.encode("utf-8")
-
-
-def saved_dir(home: Path) -> Path:
-    """Where saved tokenizers live: TUTOR_HOME/tokenizers/NAME/tokenizer.json."""
-    return Path(home) / "tokenizers"
-
-
-MARKER = "tutor-bpe.json"  # beside tokenizer.json: says /bpe made it, and how
-
-
-def saved_spec(name: str) -> TokenizerSpec:
-    """A registry entry that loads TUTOR_HOME/tokenizers/NAME/tokenizer.json when first used."""
-    def load(settings) -> Tokenizer:
-        path = saved_dir(settings.home) / name / "tokenizer.json"
-        if not path.is_file():
-            raise ToolError(f"The tokenizer {name!r} has no file at {path}; train and save it again "
-                            f"with `/bpe train ...` then `/bpe save {name}`.")
-        return HFJsonTokenizer(name, path)
-    return TokenizerSpec(name, load, family="trained here with /bpe", counts_by_default=False,
-                         description="a toy BPE trained with /bpe", source="TUTOR_HOME/tokenizers")
-
-
-@hookimpl
-def register_tokenizers(register):
-    """Tokenizers saved by /bpe in earlier runs (those saved now are added by /bpe save)."""
-    from tutor.settings import Settings
-
-    folder = saved_dir(Settings().home)
-    for marker in sorted(folder.glob(f"*/{MARKER}")) if folder.is_dir() else []:
-        register(saved_spec(marker.parent.name))
-
-
 # ---- corpora -------------------------------------------------------------------------------
 
 SAMPLE = """\
@@ -849,32 +793,15 @@ def _encode(state, text):
                        "merges_applied": applied, "unknown": unknown})
 
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
-
-
 def _save(ctx, state, name):
     model = _model(state)
-    if not _NAME.fullmatch(name):
-        raise ToolError(f"Give the tokenizer a short name of letters, digits, '-', '_' or '.', e.g. "
-                        f"`/bpe save mybpe` (got {name!r}).")
-    registry = ctx.tutor.registry
-    taken = registry.lookup("tokenizers", name)
-    if taken is not None and taken.plugin != "bpe":
-        raise ToolError(f"{name!r} is already the name of a tokenizer from {taken.plugin or 'another plugin'}; "
-                        "pick another name.")
     if not model.merges:
         raise ToolError("The tokenizer has no merges yet; train some first (`/bpe train --merges 50 ...`).")
-    folder = saved_dir(ctx.settings.home) / name
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "tokenizer.json.tmp"
-    to_hf(model).save(str(tmp))
-    tmp.replace(folder / "tokenizer.json")  # atomic: a reader never sees half a file
-    (folder / MARKER).write_text(json.dumps({"level": model.level, "pretokenize": model.how,
-                                             "merges": len(model.merges), "corpus": state["label"]}))
-    spec = saved_spec(name)
-    spec.plugin = "bpe"
-    registry.tokenizers[name] = spec
-    ctx.tutor.cache.evict(f"tokenizer:{name}")  # a re-save replaces the loaded copy
+    # the core keeps saved tokenizers (TUTOR_HOME/tokenizers/NAME/): it checks the name, writes
+    # atomically and registers it, so /tokenize, /vocab and /count see it now and after a restart
+    spec = save_tokenizer(ctx.tutor, name, to_hf(model), family="trained here with /bpe",
+                          description=f"{model.level}-level BPE, {len(model.merges)} merges on {state['label']}")
+    folder = Path(spec.source).parent
     probe = "The cat sat on the mat, unhappily."
     same = ctx.tokenizer(name).encode(probe) == model.encode(probe)
     return Reply(text=f"Saved **{name}** ({len(model.vocab):,} tokens, {len(model.merges)} merges) as a Hugging Face "

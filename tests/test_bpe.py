@@ -191,8 +191,8 @@ def test_save_makes_a_tokenizer_for_count(ask, tutor):
     assert ask(f"/count toy-bpe {text}").data["counts"] == {"toy-bpe": len(encoded["ids"])}
     assert tutor.tokenizer("toy-bpe").decode(encoded["ids"]) == text
     assert b"".join(tutor.tokenizer("toy-bpe").token_bytes(i) for i in encoded["ids"]) == text.encode()
-    assert "already the name" in ask("/bpe save o200k_base").text
-    assert "short name" in ask("/bpe save ../evil").text
+    assert "already the built-in tokenizer" in ask("/bpe save o200k_base").text
+    assert "cannot name a tokenizer" in ask("/bpe save ../evil").text
 
 
 def test_saved_char_level_tokenizer_round_trips(ask, tutor):
@@ -201,19 +201,18 @@ def test_saved_char_level_tokenizer_round_trips(ask, tutor):
     assert tutor.tokenizer("toy-char").encode("the cat") == ask("/bpe encode the cat").data["ids"]
 
 
-def test_saved_tokenizers_are_registered_at_startup(tmp_path, monkeypatch):
-    home = tmp_path / "home2"
-    folder = home / "tokenizers" / "old-bpe"
-    folder.mkdir(parents=True)
-    words = bpe.count_words(["the cat sat"], "gpt2", "byte")
-    t = bpe.Trainer(words, bpe.alphabet_for(words, "byte"))
-    t.train(5)
-    bpe.to_hf(bpe.Model(t.vocab, t.merges)).save(str(folder / "tokenizer.json"))
-    (folder / bpe.MARKER).write_text("{}")
-    monkeypatch.setenv("TUTOR_HOME", str(home))
-    from tutor.plugins import build_registry
+def test_saved_tokenizers_are_found_after_a_restart(tmp_path):
+    from tutor import chat
+    from tutor.context import Tutor
+    from tutor.settings import Settings
 
-    assert build_registry().lookup("tokenizers", "old-bpe") is not None
+    home = tmp_path / "home2"
+    first = Tutor(Settings(home=home))
+    chat.final("/bpe train --merges 5 the cat sat", first.session("a"))
+    assert chat.final("/bpe save old-bpe", first.session("a")).data["same_as_bpe_encode"]
+    again = Tutor(Settings(home=home))  # a new process: nothing in memory
+    reply = chat.final("/tokenize old-bpe the cat", again.session("b"))
+    assert not reply.error and reply.data["ids"] == chat.final("/bpe encode the cat", first.session("a")).data["ids"]
 
 
 def test_parents_of_three_long_tokens(ask):
