@@ -20,11 +20,18 @@ def words(ctx, names: list[str]) -> Reply:
 
 
 TOOLS = {t.name: t for t in (Tool.from_function(demo, example="/demo hi"), Tool.from_function(words))}
-CHOICES = {"models": ["tiny", "smollm2-135m"]}
+class Names:
+    """The registry as the parser sees it: two models, and hub ids accepted like the real one."""
+
+    def names(self, kind):
+        return ["tiny", "smollm2-135m"]
+
+    def accepts(self, kind, word):
+        return word in self.names(kind) or "/" in word
 
 
 def p(line: str, max_chars: int = 1000):
-    return parse(line, TOOLS, CHOICES.__getitem__, max_chars).args
+    return parse(line, TOOLS, Names(), max_chars).args
 
 
 def test_schema_from_signature():
@@ -43,6 +50,15 @@ def test_schema_from_signature():
 def test_optional_positional_taken_only_when_it_is_a_known_name():
     assert p("/demo tiny The cat") == {"model": "tiny", "prompt": "The cat"}
     assert p("/demo The cat") == {"prompt": "The cat"}
+
+
+def test_a_hub_id_is_a_model_word_even_when_nobody_registered_it():
+    from tutor.plugins import Registry
+
+    assert p("/demo EleutherAI/gpt-neo-125m Hello") == {"model": "EleutherAI/gpt-neo-125m", "prompt": "Hello"}
+    reg = Registry()
+    assert reg.accepts("models", "EleutherAI/gpt-neo-125m") and reg.accepts("tokenizers", "google-t5/t5-small")
+    assert not reg.accepts("models", "gpt2-large") and not reg.accepts("tools", "a/b")
 
 
 def test_rest_of_line_is_kept_verbatim():

@@ -50,7 +50,7 @@ def _dispatch(message: str, session: Session, cancel: threading.Event | None) ->
             yield Reply(text=commands.help_text(tools, arg[0].strip() if arg else None),
                         data={"tools": sorted(tools)} if not arg else {"tool": arg[0].strip()})
             return
-        call = commands.parse(message.lstrip(), tutor.registry.tools, tutor.registry.names,
+        call = commands.parse(message.lstrip(), tutor.registry.tools, tutor.registry,
                               tutor.settings.max_input_chars)
         yield from run_tool(call, session, cancel)
         return

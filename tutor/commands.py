@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import shlex
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable, Protocol
 
 from .tools import Param, Tool, ToolError
 
@@ -69,9 +69,16 @@ def _words(line: str, start: int) -> Iterable[tuple[str | None, int]]:
         pos += end
 
 
-def parse(line: str, tools: dict[str, Tool], choices: Callable[[str], list[str]],
-          max_chars: int) -> ToolCall:
-    """Parse one command line. `choices(registry)` lists the names a registry holds now."""
+class Names(Protocol):
+    """What the parser asks of the registry about a parameter whose choices name one of it."""
+
+    def names(self, kind: str) -> list[str]: ...  # the names it holds now, for suggestions
+
+    def accepts(self, kind: str, word: str) -> bool: ...  # e.g. a hub id is a model nobody listed
+
+
+def parse(line: str, tools: dict[str, Tool], registry: Names, max_chars: int) -> ToolCall:
+    """Parse one command line against the tools' schemas and the registry's names."""
     if len(line) > max_chars:
         raise ToolError(f"That input has {len(line):,} characters; the limit is {max_chars:,}. "
                         "Send a shorter text, or raise TUTOR_MAX_INPUT_CHARS.")
@@ -84,10 +91,10 @@ def parse(line: str, tools: dict[str, Tool], choices: Callable[[str], list[str]]
     if tool is None:
         raise ToolError(f"There is no tool called /{name}.{suggest(name, tools)} Type /help for the list.")
     offset = line.index(name, line.index("/")) + len(name)
-    return ToolCall(tool, _bind(tool, line, offset, choices))
+    return ToolCall(tool, _bind(tool, line, offset, registry))
 
 
-def _bind(tool: Tool, line: str, offset: int, choices: Callable[[str], list[str]]) -> dict[str, Any]:
+def _bind(tool: Tool, line: str, offset: int, registry: Names) -> dict[str, Any]:
     options = {f"--{p.name.replace('_', '-')}": p for p in tool.params if p.option}
     options.update({f"--{p.name}": p for p in tool.params})
     positional = [p for p in tool.params if not p.option]
@@ -117,7 +124,7 @@ def _bind(tool: Tool, line: str, offset: int, choices: Callable[[str], list[str]
                 if nxt is None or nxt[0] is None:
                     raise ToolError(f"{key} needs a value ({p.type_name}). Usage: {tool.usage()}")
                 value = nxt[0]
-            args[p.name] = convert(tool, p, value, choices)
+            args[p.name] = convert(tool, p, value, registry)
             continue
         # positional words: fill the next free positional parameter
         while positional and positional[0].name in args:
@@ -128,20 +135,20 @@ def _bind(tool: Tool, line: str, offset: int, choices: Callable[[str], list[str]
         if p.rest:
             args[p.name] = _rest(line, start)
             break
-        if not p.required and _allowed(p, choices) is not None and word not in _allowed(p, choices):
+        if not p.required and p.choices is not None and not _accepted(p, word, registry):
             # an optional word that is not one of its choices belongs to the next parameter
             positional.pop(0)
             if positional and positional[0].rest:
                 args[positional[0].name] = _rest(line, start)
                 break
             if not positional:
-                raise ToolError(f"{word!r} is not a valid {p.name}.{suggest(word, _allowed(p, choices))} "
+                raise ToolError(f"{word!r} is not a valid {p.name}.{suggest(word, _allowed(p, registry))} "
                                 f"Usage: {tool.usage()}")
             p = positional[0]
         if p.type is list:
             args[p.name] = [word] + [w for w, _ in words if w is not None]
             break
-        args[p.name] = convert(tool, p, word, choices)
+        args[p.name] = convert(tool, p, word, registry)
     for p in tool.params:
         if p.name not in args and p.required:
             raise ToolError(f"/{tool.name} needs {p.name.upper()}" + (f" ({p.help})" if p.help else "")
@@ -162,13 +169,15 @@ def _rest(line: str, start: int) -> str:
     return rest
 
 
-def _allowed(p: Param, choices: Callable[[str], list[str]]) -> list[str] | None:
-    if p.choices is None:
-        return None
-    return list(p.choices) if isinstance(p.choices, tuple) else choices(p.choices)
+def _allowed(p: Param, registry: Names) -> list[str]:
+    return list(p.choices) if isinstance(p.choices, tuple) else registry.names(p.choices)
 
 
-def convert(tool: Tool, p: Param, value: str, choices: Callable[[str], list[str]]) -> Any:
+def _accepted(p: Param, word: str, registry: Names) -> bool:
+    return word in p.choices if isinstance(p.choices, tuple) else registry.accepts(p.choices, word)
+
+
+def convert(tool: Tool, p: Param, value: str, registry: Names) -> Any:
     """One word -> the parameter's type, with an error naming the argument, expectation and value."""
     want = {int: "a whole number", float: "a number", bool: "true or false"}.get(p.type)
     try:
@@ -184,8 +193,8 @@ def convert(tool: Tool, p: Param, value: str, choices: Callable[[str], list[str]
     except ValueError:
         raise ToolError(f"--{p.name.replace('_', '-')} expects {want}, but got {value!r}. "
                         f"Usage: {tool.usage()}") from None
-    allowed = _allowed(p, choices)
-    if allowed is not None and p.type is str and out not in allowed:
+    if p.choices is not None and p.type is str and not _accepted(p, out, registry):
+        allowed = _allowed(p, registry)
         raise ToolError(f"{out!r} is not a valid {p.name}.{suggest(out, allowed)} "
                         f"Choose one of: {', '.join(allowed)}.")
     if p.min is not None and out < p.min or p.max is not None and out > p.max:

@@ -403,7 +403,7 @@ def validate(registry: "Registry", paths: Iterable[Path] | None = None, max_char
                 if name == "help":
                     continue
                 try:
-                    call = commands.parse(line, registry.tools, registry.names, max_chars)
+                    call = commands.parse(line, registry.tools, registry, max_chars)
                 except ToolError as e:
                     problems.append(Problem(*where, f"/{name} rejects {line!r}: {e}"))
                     continue
@@ -732,7 +732,7 @@ def show_step(cur: Curriculum, progress: "Progress", session: "Session",
     def stream() -> Iterable[Reply]:
         tutor = session.tutor
         try:
-            call = commands.parse(line, tutor.registry.tools, tutor.registry.names, tutor.settings.max_input_chars)
+            call = commands.parse(line, tutor.registry.tools, tutor.registry, tutor.settings.max_input_chars)
         except ToolError as e:
             yield Reply(text=head + say + f"⚠️ This step needs a tool that cannot run here: {e}" + foot, data=data)
             return

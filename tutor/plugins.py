@@ -12,6 +12,7 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from .tools import Tool
 log = logging.getLogger("tutor.plugins")
 HOOKS = ("register_tools", "register_models", "register_tokenizers", "register_lessons")
 _PACKAGE = Path(__file__).parent
+HUB_KINDS = ("models", "tokenizers")
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 def builtin_dir(kind: str) -> Path:
@@ -67,6 +70,11 @@ class Registry:
         """The names a registry holds ("tools", "models", "tokenizers"), aliases included."""
         table = getattr(self, kind)
         return sorted(table) + sorted(self.aliases.get(kind, {}))
+
+    def accepts(self, kind: str, word: str) -> bool:
+        """A name this registry holds, or a hub id ("owner/name"), which the model cache and
+        the tokenizer lookup load through transformers when the hub or its local cache has it."""
+        return self.lookup(kind, word) is not None or (kind in HUB_KINDS and bool(HUB_ID.fullmatch(word)))
 
     def add_model(self, spec: Any, plugin: str = "runtime") -> None:
         """Register a model while the app runs (e.g. one a learner just fine-tuned)."""

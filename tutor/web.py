@@ -249,7 +249,7 @@ def check_file_args(message: str, tutor: Tutor) -> str | None:
     if not text.startswith("/"):
         return None
     try:
-        call = commands.parse(text, tutor.registry.tools, tutor.registry.names, tutor.settings.max_input_chars)
+        call = commands.parse(text, tutor.registry.tools, tutor.registry, tutor.settings.max_input_chars)
     except Exception:  # parse problems are answered by chat.respond with a clear message
         return None
     for p in call.tool.params:
