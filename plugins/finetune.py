@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Literal
 
 from tutor import Arg, Reply, Table, ToolError, hookimpl
+from tutor.anatomy import context_limit
 from tutor.models import ModelSpec
 
 MANIFEST = "tutor-model.json"  # written last inside the folder: a folder with it is complete
@@ -373,7 +374,7 @@ def run_job(ctx, job, req: Request, stop: Callable[[], bool]) -> Iterator[Reply]
     model, tok, base_id, base_label, licence = _load(ctx, req)
     device = pick_device(s.device)
     model.to(device)
-    limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 0)
+    limit = context_limit(model.config)
     if limit and plan.block_size > limit:
         raise ToolError(f"--block-size {plan.block_size} is longer than this model's context ({limit} tokens).")
     ids = tok(req.text, add_special_tokens=False).input_ids

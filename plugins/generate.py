@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from tutor import Arg, Reply, Span, Table, Text, ToolError, hookimpl
-from tutor.generation import (Sampling, Step, causal_lm, choose, context_window, decoder_for, encode_prompt,
+from tutor.anatomy import context_limit
+from tutor.generation import (Sampling, Step, causal_lm, choose, decoder_for, encode_prompt,
                               forward, sampling_from_options, stop_ids)
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -71,7 +72,7 @@ def _stream(ctx, model_id: str, text: str, max_tokens: int, chat: bool, sampling
     with ctx.model(model_id) as lm:  # only to read the tokenizer and config; the decoder steps the model
         prompt = encode_prompt(lm, text, chat)
         notes = notes + prompt.notes
-        tok, stops, window = lm.tokenizer, stop_ids(lm), context_window(lm.model.config)
+        tok, stops, window = lm.tokenizer, stop_ids(lm), context_limit(lm.model.config)
     limit, limit_reason = max_tokens, "max_tokens"
     if window is not None and len(prompt.ids) + max_tokens > window:
         limit, limit_reason = window - len(prompt.ids), "context"
@@ -188,7 +189,7 @@ def _manual_step(ctx, model, text, chat, sampling, notes, options_given: bool) -
             state.update(prompt_ids=prompt.ids, ids=list(prompt.ids), templated=prompt.templated)
             notes = notes + prompt.notes
         ids = state["ids"]
-        window = context_window(lm.model.config)
+        window = context_limit(lm.model.config)
         if state["generator"] is None and not sampling.greedy:
             state["generator"] = torch.Generator().manual_seed(sampling.seed)
         # the loop by hand: run the model on ALL ids so far (no KV cache) and read the last position

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterator
 
+from .anatomy import context_limit
 from .tools import ToolError
 
 log = logging.getLogger("tutor.generation")
@@ -421,15 +422,6 @@ def causal_lm(tutor: Any, name: str) -> Any:
     return spec
 
 
-def context_window(config: Any) -> int | None:
-    """How many positions the model can read (GPT-2: n_positions; Llama: max_position_embeddings)."""
-    for key in ("max_position_embeddings", "n_positions", "n_ctx"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
 def stop_ids(lm: Any) -> set[int]:
     """The model's end-of-text ids: its generation config's eos ids and the tokenizer's eos."""
     ids = getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None)
@@ -470,7 +462,7 @@ def encode_prompt(lm: Any, text: str, chat: bool = False) -> Prompt:
         ids = [bos]
         notes.append(f"The prompt is empty, so the model starts from its beginning-of-text token "
                      f"{tok.convert_ids_to_tokens(bos)!r} (id {bos}) alone.")
-    window = context_window(lm.model.config)
+    window = context_limit(lm.model.config)
     if window is not None and len(ids) >= window:
         raise ToolError(f"The prompt is {len(ids):,} tokens, but {lm.spec.id} reads at most {window:,} "
                         f"positions, and it needs room for at least one new token. Shorten the prompt "
