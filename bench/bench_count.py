@@ -12,21 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus import english  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 from tutor import chat  # noqa: E402
 from tutor.context import Tutor  # noqa: E402
 from tutor.settings import Settings  # noqa: E402
-
-
-def best_of_interleaved(a, b, repeat: int = 7) -> tuple[float, float]:
-    """Best time of each, the two run alternately so machine noise hits both alike."""
-    ta, tb = [], []
-    for _ in range(repeat):
-        for fn, out in ((a, ta), (b, tb)):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    return min(ta), min(tb)
 
 
 def main() -> None:
@@ -36,8 +26,8 @@ def main() -> None:
     print(f"/count on {len(text.encode()):,} bytes of English ({len(text):,} characters)")
     for name in ("r50k_base", "cl100k_base", "o200k_base"):
         enc = tutor.tokenizer(name).encoding  # the very tiktoken Encoding the tool uses
-        direct, tool = best_of_interleaved(lambda: len(enc.encode_ordinary(text)),
-                                           lambda: chat.final(f"/count {name} {text}", session))
+        direct, tool = interleaved(lambda: len(enc.encode_ordinary(text)),
+                                   lambda: chat.final(f"/count {name} {text}", session), repeat=7)
         n = len(enc.encode_ordinary(text))
         print(f"  {name:12s} {n:>9,} tokens  direct {len(text) / direct / 1e6:6.2f} M chars/s  "
               f"tool {len(text) / tool / 1e6:6.2f} M chars/s  ratio {direct / tool:.3f} (target >= 0.9)")

@@ -23,14 +23,8 @@ from tutor.plugins import builtin_dir  # noqa: E402
 from tutor.search import LessonSearch, passages  # noqa: E402
 from tutor.settings import Settings  # noqa: E402
 
-
-def best_of(fn, n: int = 5) -> float:
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import best  # noqa: E402
 
 
 def accuracy(rank, questions) -> tuple[float, float, float]:
@@ -79,11 +73,11 @@ def minilm_ranker(tutor: Tutor, cur):
 def main() -> None:
     tutor = Tutor(Settings(offline="yes"))
     files = sorted(builtin_dir("lessons").glob("*.yaml"))
-    pure = best_of(lambda: [yaml.safe_load(f.read_text(encoding="utf-8")) for f in files])
+    pure = best(lambda: [yaml.safe_load(f.read_text(encoding="utf-8")) for f in files])
     fast = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    bare = best_of(lambda: [yaml.load(f.read_text(encoding="utf-8"), Loader=fast) for f in files])
-    load = best_of(lambda: load_curriculum(tutor.registry))
-    full = best_of(lambda: validate(tutor.registry))
+    bare = best(lambda: [yaml.load(f.read_text(encoding="utf-8"), Loader=fast) for f in files])
+    load = best(lambda: load_curriculum(tutor.registry))
+    full = best(lambda: validate(tutor.registry))
     cur = load_curriculum(tutor.registry)
     steps = sum(len(l.steps) for l in cur.lessons)
     print(f"curriculum: {len(cur.lessons)} lessons, {steps} steps, {sum(len(l.checks) for l in cur.lessons)} checks")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,31 +20,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+from timing import best, interleaved  # noqa: E402
+
+
 def english(mb: float) -> str:
     from corpus import english as corpus_english
 
     return corpus_english(int(mb * 1_000_000))
-
-
-def interleaved(a, b, repeat: int = 5) -> tuple[float, float]:
-    """Best time of each, run alternately so machine noise hits both alike."""
-    ta, tb = [], []
-    for _ in range(repeat):
-        for fn, out in ((a, ta), (b, tb)):
-            t = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t)
-    return min(ta), min(tb)
-
-
-def best(fn, repeat: int = 3) -> float:
-    """Best wall time of `repeat` runs (the least disturbed by other processes)."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:
