@@ -71,6 +71,15 @@ def make_tutor(plugin, budget_bytes: float | None = None, **settings) -> Tutor:
 
 # ---- single-flight, LRU, budget ---------------------------------------------------------------
 
+
+def run_at_once(learner, n: int) -> None:
+    """Run `learner` in n threads (it waits on a shared barrier itself) and wait for them all."""
+    threads = [threading.Thread(target=learner) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
 def test_twenty_threads_asking_at_once_cause_exactly_one_load():
     plugin = TinyModels(delay=0.3)
     tutor = make_tutor(plugin)
@@ -84,11 +93,7 @@ def test_twenty_threads_asking_at_once_cause_exactly_one_load():
         except Exception as e:
             errors.append(e)
 
-    threads = [threading.Thread(target=learner) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_at_once(learner, 20)
     assert errors == []
     assert plugin.loads == {"tiny-a": 1} and tutor.cache.loads == 1
     assert len(seen) == 20 and len(set(seen)) == 1  # every learner got the same model object
@@ -108,11 +113,7 @@ def test_a_failed_load_is_shared_by_its_waiters_and_retried_later():
         except OSError as e:
             errors.append(e)
 
-    threads = [threading.Thread(target=learner) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_at_once(learner, 5)
     assert len(errors) == 5 and plugin.loads == {"tiny-a": 1}
     with tutor.model("tiny-a") as lm:  # the next request tries again, and succeeds
         assert lm.model is not None
