@@ -4,6 +4,7 @@ tutor package and claims no generic top-level name such as `plugins` or `lessons
 import json
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -21,10 +22,17 @@ def test_wheel_installs_and_runs_with_its_builtin_plugins(tmp_path):
     assert all(t == "tutor" or t.endswith(".dist-info") for t in tops), tops
     assert "tutor/builtin/plugins/count.py" in names
 
-    # a fresh virtual environment that reuses the heavy dependencies but not the checkout
+    # A fresh virtual environment that sees the running venv's dependencies but not the checkout.
+    # Not a venv over the system site-packages: from inside a venv, that reaches the *base* interpreter's
+    # site-packages, so the test passed only where the dependencies were installed there by hand.
+    # A plain path line in a .pth file adds the running purelib without running its .pth files,
+    # so the checkout's editable-install hook stays out.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
+    own_site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                   capture_output=True, text=True, check=True).stdout.strip())
+    (own_site / "zz_test_venv_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True,
                    capture_output=True)
     where = subprocess.run([str(py), "-c", "import tutor, sysconfig; print(tutor.__file__); "
