@@ -187,7 +187,7 @@ def test_typed_server_path_is_refused():
 
 
 def test_per_learner_job_limit():
-    jobs = web._Jobs(2)
+    jobs = web.TurnSlots(2)
     assert jobs.start("a") and jobs.start("a") and not jobs.start("a")
     assert jobs.start("b")  # other learners are not affected
     jobs.end("a")
