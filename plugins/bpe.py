@@ -36,7 +36,7 @@ from typing import Annotated, Iterable, Literal, Mapping, Sequence
 
 import regex
 
-from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
+from tutor import Arg, File, Reply, Table, Text, ToolError, hookimpl
 from tutor.tokenizers import save_tokenizer
 
 # ---- 1. pre-tokenization -------------------------------------------------------------------
@@ -548,7 +548,7 @@ def bpe(ctx,
         level: Annotated[Level, Arg("start from the 256 bytes (like GPT-2) or from the characters seen")] = "byte",
         pretokenize: Annotated[PreTokenize, Arg("split into words first: GPT-2's regex, at spaces and "
                                                 "punctuation, or not at all")] = "gpt2",
-        file: Annotated[str | None, Arg("train on an uploaded plain-text file (its path)")] = None,
+        file: Annotated[File | None, Arg("train on an uploaded plain-text file (its path)")] = None,
         corpus: Annotated[Corpus | None, Arg("train on a built-in corpus: the lessons' text, a short "
                                              "English sample, or 1 MB of Python's docstrings")] = None,
         ) -> Reply:

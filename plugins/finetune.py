@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Literal
 
-from tutor import Arg, Reply, Table, ToolError, hookimpl
+from tutor import Arg, File, Reply, Table, ToolError, hookimpl
 from tutor.anatomy import context_limit
 from tutor.models import ModelSpec
 
@@ -512,7 +512,7 @@ def finetune(ctx,
              model: Annotated[str | None, Arg("causal LM to start from (default smollm2-135m)",
                                               choices="models")] = None,
              *,
-             file: Annotated[str | None, Arg("your .txt or .md file")] = None,
+             file: Annotated[File | None, Arg("your .txt or .md file")] = None,
              method: Annotated[Literal["lora", "full"] | None, Arg("lora: small adapters (fast); full: every weight")] = None,
              steps: Annotated[int, Arg("optimizer steps", min=1)] = 20,
              lr: Annotated[float | None, Arg("learning rate (default 1e-3 LoRA / from scratch, 5e-5 full)",

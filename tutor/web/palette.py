@@ -10,7 +10,6 @@ import gradio as gr
 
 from ..plugins import Registry
 from ..tools import Param, Tool
-from .uploads import FILE_PARAMS
 
 
 def palette_command(tool: Tool, values: list[Any]) -> str:
@@ -43,7 +42,7 @@ def palette_input(p: Param, reg: Registry, tool: str = "") -> gr.components.Comp
     label = (f"--{p.name}" if p.option else p.name) + (f" — {p.help}" if p.help else "")
     default = None if p.required else p.default
     elem = {"elem_id": f"palette-{tool}-{p.name}"}
-    if p.name in FILE_PARAMS and p.type is str:
+    if p.file:
         return gr.File(label=label, file_count="single", type="filepath", **elem)
     if p.type is bool:
         return gr.Checkbox(label=label, value=bool(default), **elem)

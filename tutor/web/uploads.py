@@ -12,9 +12,6 @@ from .. import commands
 from ..context import Tutor
 from ..tools import Tool
 
-FILE_PARAMS = {"file", "path", "corpus", "data_file"}  # parameters that name a file to read
-
-
 def upload_dir() -> Path:
     """Where Gradio keeps uploaded files (GRADIO_TEMP_DIR); the only files a web learner can name."""
     from gradio import utils
@@ -40,7 +37,7 @@ def attach_upload(box: str, path: str | None, tools: dict[str, Tool]) -> str:
     if box.startswith("/"):
         head, _, tail = box.partition(" ")
         return f"{head} {arg}" + (f" {tail}" if tail else "")
-    takers = [t.name for t in tools.values() if any(p.name == "file" and p.option for p in t.params)]
+    takers = [t.name for t in tools.values() if any(p.name == "file" and p.file and p.option for p in t.params)]
     preferred = [n for n in ("finetune",) if n in takers] + takers
     return (f"/{preferred[0]} " if preferred else "") + arg + (f" {box}" if box else "")
 
@@ -57,7 +54,7 @@ def check_file_args(message: str, tutor: Tutor) -> str | None:
         return None
     for p in call.tool.params:
         value = call.args.get(p.name)
-        if p.name in FILE_PARAMS and isinstance(value, str) and value and not is_uploaded(value):
+        if p.file and isinstance(value, str) and value and not is_uploaded(value):
             return (f"`--{p.name}` must be a file uploaded through this page, not a path on the server "
                     f"(got `{Path(value).name}`). Use the Upload file button; it fills in `--{p.name}` for you.")
     return None
