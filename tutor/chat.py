@@ -2,7 +2,8 @@
 
     /name args      -> calls.run_command: the tool's reply (a stream of replies for long work)
     /help [NAME]    -> the tool list, or one tool's parameters
-    anything else   -> TURN_HANDLERS in order: lesson navigation and quizzes, then free questions
+    anything else   -> the turn handlers in order: lesson navigation and quizzes, then those plugins
+                       register (register_turn_handlers), then free questions (which answer anything)
 
 This module imports what it dispatches to; nothing below it imports it back.
 """
@@ -18,8 +19,15 @@ from .lessons.tutoring import chat_turn, search_turn
 from .tools import Reply
 
 # Handlers for messages that are not commands, tried in order; each returns replies or None.
+# Free-question search answers anything, so it stays last: plugins' handlers go before it.
 TurnHandler = Callable[[str, Session], "Iterator[Reply] | list[Reply] | None"]
 TURN_HANDLERS: list[TurnHandler] = [chat_turn, search_turn]
+
+
+def turn_handlers(session: Session) -> list[TurnHandler]:
+    """The built-in handlers with the ones plugins registered, in the order they are tried."""
+    *first, last = TURN_HANDLERS
+    return [*first, *(handler for _, handler in session.tutor.registry.turn_handlers), last]
 
 
 def respond(message: str, session: Session, cancel: threading.Event | None = None) -> Iterator[Reply]:
@@ -35,7 +43,7 @@ def _dispatch(message: str, session: Session, cancel: threading.Event | None) ->
     if text.startswith("/"):
         yield from run_command(message.lstrip(), session, cancel)
         return
-    for handler in TURN_HANDLERS:
+    for handler in turn_handlers(session):
         replies = handler(text, session)
         if replies is not None:
             yield from replies

@@ -27,7 +27,7 @@ from .hub_ids import is_hub_id
 from .tools import Tool
 
 log = logging.getLogger("tutor.plugins")
-HOOKS = ("register_tools", "register_models", "register_tokenizers", "register_lessons")
+HOOKS = ("register_tools", "register_models", "register_tokenizers", "register_lessons", "register_turn_handlers")
 _PACKAGE = Path(__file__).parent
 HUB_KINDS = ("models", "tokenizers")
 
@@ -62,6 +62,7 @@ class Registry:
     models: dict[str, Any] = field(default_factory=dict)
     tokenizers: dict[str, Any] = field(default_factory=dict)
     lessons: list[tuple[str, Path]] = field(default_factory=list)
+    turn_handlers: list[tuple[str, Callable]] = field(default_factory=list)  # (plugin, handler), in order
     plugins: list[PluginInfo] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
     clashes: list[str] = field(default_factory=list)
@@ -182,6 +183,10 @@ def _call(reg: Registry, impl: Any, hook: str, source: str, settings: Any = None
         if kind == "lessons":
             reg.lessons.append((info.name, Path(item)))
             added.append(str(item))
+            return
+        if kind == "turn_handlers":
+            reg.turn_handlers.append((info.name, item))
+            added.append(getattr(item, "__name__", repr(item)))
             return
         if kind == "tools" and not isinstance(item, Tool):
             item = Tool.from_function(item, name=name, example=example)
