@@ -26,9 +26,7 @@ import heapq
 import io
 import itertools
 import json
-import os
 import re
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -495,39 +493,6 @@ def lessons_text() -> str:
     return "\n".join(out)
 
 
-def read_upload(path_text: str, settings) -> str:
-    """The text of an uploaded file, or a ToolError saying what is wrong with it.
-
-    Only files under the temp folder (where the web page puts uploads; GRADIO_TEMP_DIR too),
-    TUTOR_HOME or the current folder are read, so a learner cannot make the server read any file it can see.
-    """
-    path = Path(path_text).expanduser()
-    try:
-        resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise ToolError(f"No file at {path_text!r}. Upload a .txt file, or give the path of one.") from None
-    roots = [Path(tempfile.gettempdir()), Path(settings.home), Path.cwd()]
-    if os.environ.get("GRADIO_TEMP_DIR"):  # where Gradio keeps uploads when told otherwise
-        roots.append(Path(os.environ["GRADIO_TEMP_DIR"]))
-    if not any(resolved.is_relative_to(r.resolve()) for r in roots):
-        raise ToolError(f"{path_text!r} is outside the folders uploads come from; upload the file in "
-                        "the page, or copy it under the current folder.")
-    if not resolved.is_file():
-        raise ToolError(f"{path_text!r} is not a file. Give the path of a plain-text file.")
-    limit = settings.max_upload_mb * 2**20
-    if resolved.stat().st_size > limit:
-        raise ToolError(f"{path.name} is {resolved.stat().st_size / 2**20:.1f} MB; the limit is "
-                        f"{settings.max_upload_mb:g} MB (TUTOR_MAX_UPLOAD_MB). Send a shorter text.")
-    raw = resolved.read_bytes()
-    try:
-        if b"\x00" in raw:
-            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte")
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ToolError(f"{path.name} is not UTF-8 text (byte {e.start}: {e.reason}); it looks like a binary "
-                        "file. BPE here trains on plain text: upload a .txt file.") from None
-
-
 # ---- 6. the /bpe tool ----------------------------------------------------------------------
 
 MAX_MERGES = 5000
@@ -588,7 +553,7 @@ def _source(ctx, text: str, file: str | None, corpus: str | None) -> tuple[str, 
     if len(given) > 1:
         raise ToolError("Give one corpus: a TEXT, or --file PATH, or --corpus NAME (not several).")
     if file:
-        return read_upload(file, ctx.settings), f"file {Path(file).name}"
+        return ctx.read_upload(file), f"file {Path(file).name}"
     if corpus == "lessons":
         found = lessons_text()
         return (found, "the lessons' text") if found.strip() else (SAMPLE, "a short English sample "

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 from . import hub
 from .commands import suggest
 from .hub_ids import is_hub_id
+from .files import read_upload
 from .hub import ModelUnavailable
 from .jobs import Jobs
 from .models import (Cache, LoadedModel, LoadRequest, ModelSpec, _free_memory, describe, dtype_name, gib, model_bytes,
@@ -210,7 +211,12 @@ class Context:
         return self.session.state.setdefault(namespace, {})
 
     def tokenizer(self, name: str) -> Tokenizer:
+        """A tokenizer by registered name or alias (any case), saved name or (online) hub id."""
         return self.tutor.tokenizer(name)
+
+    def read_upload(self, path: str, suffixes: tuple[str, ...] | None = None) -> str:
+        """The text of a file the learner gave (an upload), checked: tutor/files.py."""
+        return read_upload(path, self.settings, suffixes)
 
     def model(self, model_id: str, device: str | None = None, dtype: str | None = None):
         """`with ctx.model("smollm2-135m") as lm:` lm.model, lm.tokenizer, lm.device, lm.spec.
