@@ -124,7 +124,7 @@ def alphabet_for(words: Iterable[str], level: Level) -> list[str]:
 # ---- 3. the trainer ------------------------------------------------------------------------
 
 @dataclass
-class Step:
+class MergeStep:
     """One merge: what was merged, how often the pair occurred, and what it changed."""
 
     number: int  # 1-based
@@ -171,7 +171,7 @@ class Trainer:
             self.words.append([self.ids[c] for c in word])
             self.counts.append(n)
         self.total_tokens = sum(len(w) * n for w, n in zip(self.words, self.counts))
-        self.steps: list[Step] = []
+        self.steps: list[MergeStep] = []
         self.pair_counts: dict[tuple[int, int], int] = defaultdict(int)
         where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> words that contain it
         for i, (word, n) in enumerate(zip(self.words, self.counts)):
@@ -223,7 +223,7 @@ class Trainer:
                 out.append((a, b, -neg))
         return out
 
-    def step(self) -> Step | None:
+    def step(self) -> MergeStep | None:
         """Merge the most frequent adjacent pair everywhere it occurs; None when none is left."""
         entry = self._pop()
         if entry is None:
@@ -257,7 +257,7 @@ class Trainer:
         # entry is gone, and it only comes back if another pair rebuilds the same token.
         self._push(where)
         self.total_tokens -= replaced
-        step = Step(len(self.steps) + 1, self.vocab[a], self.vocab[b], token, -neg, replaced, touched, new)
+        step = MergeStep(len(self.steps) + 1, self.vocab[a], self.vocab[b], token, -neg, replaced, touched, new)
         if self.trace:
             step.changes = {(self.vocab[x], self.vocab[y]): (before[(x, y)], self.pair_counts[(x, y)])
                             for (x, y) in deltas if before[(x, y)] != self.pair_counts[(x, y)]}
@@ -265,10 +265,10 @@ class Trainer:
         self.steps.append(step)
         return step
 
-    def train(self, merges: int | None = None, vocab_size: int | None = None) -> list[Step]:
+    def train(self, merges: int | None = None, vocab_size: int | None = None) -> list[MergeStep]:
         """Merge until `merges` more steps are done or the vocabulary has `vocab_size` tokens,
         or until no pair is left. Returns the steps made by this call."""
-        done: list[Step] = []
+        done: list[MergeStep] = []
         # Training allocates millions of small tuples and lists but makes no reference cycles, so
         # Python's cycle collector would only scan them again and again: pause it (about 20% faster).
         collecting = gc.isenabled()
