@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..commands import suggest
 from ..hub_ids import is_hub_id
@@ -16,8 +16,18 @@ from ..tools import ToolError
 from .adapters import HFTokenizer, Tokenizer, TokenizerSpec, from_transformers
 
 if TYPE_CHECKING:
-    from ..context import Tutor
     from ..settings import Settings
+
+
+class Tutor(Protocol):
+    """What these functions use of a tutor.context.Tutor (named here so this module, which the
+    Tutor imports, imports nothing back)."""
+
+    registry: Any
+    settings: Any
+    cache: Any
+
+    def registered_tokenizer(self, name: str) -> Tokenizer: ...
 
 
 # ---- hub tokenizers (online) ----------------------------------------------------------------
