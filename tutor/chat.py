@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Iterator
 
-from .calls import guarded, run_command, run_tool  # noqa: F401  (run_tool: where callers found it)
+from .calls import guarded, run_command
 from .context import Session
 from .lessons.tutoring import chat_turn, search_turn
 from .tools import Reply
