@@ -14,18 +14,12 @@ Times are the best of 3 interleaved runs.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import sys
 import time
 import tracemalloc
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_bpe_plugin", ROOT / "plugins" / "bpe.py")
-bpe = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bpe)
+from tutor.builtin import bpe
 
 MERGES = 2000
 

@@ -29,9 +29,9 @@ WARMUP = 2  # steps not timed (first-call allocations, lazy inits)
 
 def plugin():
     sys.path.insert(0, str(ROOT))
-    from tutor.plugins import _load_file, builtin_dir
+    from tutor.builtin import finetune
 
-    return _load_file(builtin_dir("plugins") / "finetune.py", "bench")
+    return finetune
 
 
 def prepare(args, ft):

@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tutor.context import Tutor  # noqa: E402
-from tutor.lessons import load_curriculum, validate  # noqa: E402
+from tutor.lessons import load_curriculum  # noqa: E402
+from tutor.lessons.checks import validate  # noqa: E402
 from tutor.plugins import builtin_dir  # noqa: E402
-from tutor.search import LessonSearch, passages  # noqa: E402
+from tutor.lessons.search import LessonSearch, passages  # noqa: E402
 from tutor.settings import Settings  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))

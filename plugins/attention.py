@@ -11,7 +11,7 @@ import math
 from typing import Annotated, Any
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
-from tutor.anatomy import attention_implementation, blocks_of, encode_prompt
+from tutor.anatomy import attention_implementation, blocks_of, prompt_inputs
 
 MAX_TOKENS = 64  # a heatmap with more tokens per axis is not readable
 
@@ -33,7 +33,7 @@ def attention(ctx, model: Annotated[str, Arg("model id, e.g. smollm2-135m", choi
         if layer >= len(blocks):
             raise ToolError(f"--layer must be between 0 and {len(blocks) - 1} ({lm.spec.id} has "
                             f"{len(blocks)} layers), but got {layer}.")
-        inputs, tokens = encode_prompt(lm, prompt, "attention", MAX_TOKENS)
+        inputs, tokens = prompt_inputs(lm, prompt, "attention", MAX_TOKENS)
         with attention_implementation(lm.model, "eager"), torch.inference_mode():
             out = lm.model(**inputs, output_attentions=True)
         weights = out.attentions[layer][0].float().cpu()  # (heads, T, T)

@@ -26,9 +26,7 @@ import heapq
 import io
 import itertools
 import json
-import os
 import re
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +34,7 @@ from typing import Annotated, Iterable, Literal, Mapping, Sequence
 
 import regex
 
-from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
+from tutor import Arg, File, Reply, Table, Text, ToolError, hookimpl
 from tutor.tokenizers import save_tokenizer
 
 # ---- 1. pre-tokenization -------------------------------------------------------------------
@@ -126,7 +124,7 @@ def alphabet_for(words: Iterable[str], level: Level) -> list[str]:
 # ---- 3. the trainer ------------------------------------------------------------------------
 
 @dataclass
-class Step:
+class MergeStep:
     """One merge: what was merged, how often the pair occurred, and what it changed."""
 
     number: int  # 1-based
@@ -173,7 +171,7 @@ class Trainer:
             self.words.append([self.ids[c] for c in word])
             self.counts.append(n)
         self.total_tokens = sum(len(w) * n for w, n in zip(self.words, self.counts))
-        self.steps: list[Step] = []
+        self.steps: list[MergeStep] = []
         self.pair_counts: dict[tuple[int, int], int] = defaultdict(int)
         where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> words that contain it
         for i, (word, n) in enumerate(zip(self.words, self.counts)):
@@ -225,7 +223,7 @@ class Trainer:
                 out.append((a, b, -neg))
         return out
 
-    def step(self) -> Step | None:
+    def step(self) -> MergeStep | None:
         """Merge the most frequent adjacent pair everywhere it occurs; None when none is left."""
         entry = self._pop()
         if entry is None:
@@ -259,7 +257,7 @@ class Trainer:
         # entry is gone, and it only comes back if another pair rebuilds the same token.
         self._push(where)
         self.total_tokens -= replaced
-        step = Step(len(self.steps) + 1, self.vocab[a], self.vocab[b], token, -neg, replaced, touched, new)
+        step = MergeStep(len(self.steps) + 1, self.vocab[a], self.vocab[b], token, -neg, replaced, touched, new)
         if self.trace:
             step.changes = {(self.vocab[x], self.vocab[y]): (before[(x, y)], self.pair_counts[(x, y)])
                             for (x, y) in deltas if before[(x, y)] != self.pair_counts[(x, y)]}
@@ -267,10 +265,10 @@ class Trainer:
         self.steps.append(step)
         return step
 
-    def train(self, merges: int | None = None, vocab_size: int | None = None) -> list[Step]:
+    def train(self, merges: int | None = None, vocab_size: int | None = None) -> list[MergeStep]:
         """Merge until `merges` more steps are done or the vocabulary has `vocab_size` tokens,
         or until no pair is left. Returns the steps made by this call."""
-        done: list[Step] = []
+        done: list[MergeStep] = []
         # Training allocates millions of small tuples and lists but makes no reference cycles, so
         # Python's cycle collector would only scan them again and again: pause it (about 20% faster).
         collecting = gc.isenabled()
@@ -495,39 +493,6 @@ def lessons_text() -> str:
     return "\n".join(out)
 
 
-def read_upload(path_text: str, settings) -> str:
-    """The text of an uploaded file, or a ToolError saying what is wrong with it.
-
-    Only files under the temp folder (where the web page puts uploads; GRADIO_TEMP_DIR too),
-    TUTOR_HOME or the current folder are read, so a learner cannot make the server read any file it can see.
-    """
-    path = Path(path_text).expanduser()
-    try:
-        resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise ToolError(f"No file at {path_text!r}. Upload a .txt file, or give the path of one.") from None
-    roots = [Path(tempfile.gettempdir()), Path(settings.home), Path.cwd()]
-    if os.environ.get("GRADIO_TEMP_DIR"):  # where Gradio keeps uploads when told otherwise
-        roots.append(Path(os.environ["GRADIO_TEMP_DIR"]))
-    if not any(resolved.is_relative_to(r.resolve()) for r in roots):
-        raise ToolError(f"{path_text!r} is outside the folders uploads come from; upload the file in "
-                        "the page, or copy it under the current folder.")
-    if not resolved.is_file():
-        raise ToolError(f"{path_text!r} is not a file. Give the path of a plain-text file.")
-    limit = settings.max_upload_mb * 2**20
-    if resolved.stat().st_size > limit:
-        raise ToolError(f"{path.name} is {resolved.stat().st_size / 2**20:.1f} MB; the limit is "
-                        f"{settings.max_upload_mb:g} MB (TUTOR_MAX_UPLOAD_MB). Send a shorter text.")
-    raw = resolved.read_bytes()
-    try:
-        if b"\x00" in raw:
-            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte")
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ToolError(f"{path.name} is not UTF-8 text (byte {e.start}: {e.reason}); it looks like a binary "
-                        "file. BPE here trains on plain text: upload a .txt file.") from None
-
-
 # ---- 6. the /bpe tool ----------------------------------------------------------------------
 
 MAX_MERGES = 5000
@@ -548,7 +513,7 @@ def bpe(ctx,
         level: Annotated[Level, Arg("start from the 256 bytes (like GPT-2) or from the characters seen")] = "byte",
         pretokenize: Annotated[PreTokenize, Arg("split into words first: GPT-2's regex, at spaces and "
                                                 "punctuation, or not at all")] = "gpt2",
-        file: Annotated[str | None, Arg("train on an uploaded plain-text file (its path)")] = None,
+        file: Annotated[File | None, Arg("train on an uploaded plain-text file (its path)")] = None,
         corpus: Annotated[Corpus | None, Arg("train on a built-in corpus: the lessons' text, a short "
                                              "English sample, or 1 MB of Python's docstrings")] = None,
         ) -> Reply:
@@ -588,7 +553,7 @@ def _source(ctx, text: str, file: str | None, corpus: str | None) -> tuple[str, 
     if len(given) > 1:
         raise ToolError("Give one corpus: a TEXT, or --file PATH, or --corpus NAME (not several).")
     if file:
-        return read_upload(file, ctx.settings), f"file {Path(file).name}"
+        return ctx.read_upload(file), f"file {Path(file).name}"
     if corpus == "lessons":
         found = lessons_text()
         return (found, "the lessons' text") if found.strip() else (SAMPLE, "a short English sample "

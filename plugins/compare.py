@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
-from tutor.tokenizers import clean_text, pieces, resolve
+from tutor.tokenizers import clean_text, pieces
 
 DEFAULT = ("gpt2", "cl100k_base", "o200k_base", "bert-base-uncased", "whisper")  # smollm2: its first load takes ~1 min
 ALIGN_CHARS = 240  # the aligned view covers the start of a long text
@@ -29,7 +29,7 @@ def compare(ctx, text: Text = "", *,
     rows, data, starts, failed = [], {}, {}, []
     for name in dict.fromkeys(names):
         try:
-            tok = resolve(ctx.tutor, name)
+            tok = ctx.tokenizer(name)
         except ToolError as e:
             if tokenizers:  # a name the learner typed: say what was wrong with it
                 raise

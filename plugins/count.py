@@ -4,7 +4,7 @@ family's context window that fills."""
 from typing import Annotated
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
-from tutor.tokenizers import clean_text, resolve, sync_saved
+from tutor.tokenizers import clean_text, sync_saved
 
 
 def count(ctx, tokenizer: Annotated[str | None, Arg("tokenizer name; all of them when left out",
@@ -29,7 +29,7 @@ def count(ctx, tokenizer: Annotated[str | None, Arg("tokenizer name; all of them
     counts, rows, windows, failed = {}, [], {}, []
     for name in names:
         try:
-            tok = resolve(ctx.tutor, name)
+            tok = ctx.tokenizer(name)
             n = tok.count(text)
         except ToolError:
             if tokenizer or tokenizers:  # a name the learner typed: say what was wrong with it

@@ -4,7 +4,7 @@ import re
 from typing import Annotated
 
 from tutor import Arg, Reply, Table, ToolError, hookimpl
-from tutor.tokenizers import resolve, visible
+from tutor.tokenizers import visible
 
 MAX_IDS = 5000
 
@@ -17,7 +17,7 @@ def decode(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers)"
     shows the bytes themselves. Paste a list like [15496, 995] straight from /tokenize's data.
     """
     numbers = _ids(ids)
-    tok = resolve(ctx.tutor, tokenizer)
+    tok = ctx.tokenizer(tokenizer)
     bad = [i for i in numbers if not 0 <= i < tok.vocab_size]
     if bad:
         raise ToolError(f"{_list(bad)} {'is' if len(bad) == 1 else 'are'} not in {tok.name}'s vocabulary: its ids "

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Literal
 
-from tutor import Arg, Reply, Table, ToolError, hookimpl
+from tutor import Arg, File, Reply, Table, ToolError, hookimpl
 from tutor.anatomy import context_limit
 from tutor.models import ModelSpec
 
@@ -42,30 +42,6 @@ DEFAULT_LR = {"lora": 1e-3, "full": 5e-5, "scratch": 1e-3}
 
 
 # ---- reading the learner's file -------------------------------------------------------------
-
-def read_text(path: str, max_mb: float) -> str:
-    """The file's text, or a ToolError saying what is wrong with it and what to do."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ToolError(f"No file at {path!r}. Upload a .txt or .md file, or give its path with --file.")
-    if p.suffix.lower() not in (".txt", ".md"):
-        raise ToolError(f"{p.name} is not a .txt or .md file. Save your text as plain text (.txt or .md).")
-    size = p.stat().st_size
-    if size > max_mb * 2**20:
-        raise ToolError(f"{p.name} is {size / 2**20:.1f} MB; the upload limit is {max_mb:g} MB "
-                        "(TUTOR_MAX_UPLOAD_MB). Use a shorter excerpt.")
-    raw = p.read_bytes()
-    if not raw.strip():
-        raise ToolError(f"{p.name} is empty. Put some text in it (a few pages is plenty).")
-    if b"\x00" in raw[:8192]:
-        raise ToolError(f"{p.name} looks like a binary file (it contains NUL bytes), not text. "
-                        "Export it as plain text (.txt) first.")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ToolError(f"{p.name} is not UTF-8 text (byte {e.start} cannot be decoded). Re-save it as "
-                        "UTF-8 (most editors: Save As -> Encoding: UTF-8).") from None
-
 
 # ---- data: blocks and batches ---------------------------------------------------------------
 
@@ -512,7 +488,7 @@ def finetune(ctx,
              model: Annotated[str | None, Arg("causal LM to start from (default smollm2-135m)",
                                               choices="models")] = None,
              *,
-             file: Annotated[str | None, Arg("your .txt or .md file")] = None,
+             file: Annotated[File | None, Arg("your .txt or .md file")] = None,
              method: Annotated[Literal["lora", "full"] | None, Arg("lora: small adapters (fast); full: every weight")] = None,
              steps: Annotated[int, Arg("optimizer steps", min=1)] = 20,
              lr: Annotated[float | None, Arg("learning rate (default 1e-3 LoRA / from scratch, 5e-5 full)",
@@ -578,7 +554,7 @@ def finetune(ctx,
     if active:
         raise ToolError(f"Your job {active[0].id} is still running (one fine-tune per learner at a time). "
                         "Follow it with `/finetune status` or stop it with `/finetune cancel`.")
-    text = read_text(file, s.max_upload_mb)
+    text = ctx.read_upload(file, suffixes=(".txt", ".md"))
     method = "full" if from_scratch else (method or "lora")
     plan = Plan(steps, lr or DEFAULT_LR["scratch" if from_scratch else method], batch_size, grad_accum,
                 block_size, seed)

@@ -15,7 +15,7 @@ from tutor.generation import (Sampling, Step, causal_lm, choose, decoder_for, en
                               forward, sampling_from_options, stop_ids)
 
 DEFAULT_MODEL = "smollm2-135m"
-# Span colour groups (tutor/web.py PALETTE) by probability of the chosen token, most sure first.
+# Span colour groups (tutor/web/render.py PALETTE_SIZE) by probability of the chosen token, most sure first.
 BANDS = [(0.9, 2, "green ≥ 90%"), (0.5, 1, "blue 50–90%"), (0.2, 0, "yellow 20–50%"),
          (0.05, 5, "orange 5–20%"), (0.0, 3, "pink < 5%")]
 LEGEND = ("Colour = probability of each token when it was chosen: " + ", ".join(b[2] for b in BANDS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
-from tutor.anatomy import (FAMILIES, ROLES, attention_implementation, base_of, blocks_of, encode_prompt,
+from tutor.anatomy import (FAMILIES, ROLES, attention_implementation, base_of, blocks_of, prompt_inputs,
                            family_of, recording)
 from tutor.commands import closest
 
@@ -166,7 +166,7 @@ def _shape(shapes: list[tuple[int, ...]]) -> str:
 def _order(ctx, lm: Any, prompt: str, attn: str | None) -> Reply:
     import torch
 
-    inputs, tokens = encode_prompt(lm, prompt, "inspect", MAX_TOKENS)
+    inputs, tokens = prompt_inputs(lm, prompt, "inspect", MAX_TOKENS)
     model = lm.model
     with attention_implementation(model, attn) as implementation:
         with recording(model, cancel=ctx.cancel) as calls, torch.inference_mode():
@@ -272,7 +272,7 @@ def _layer(ctx, lm: Any, layer: str, prompt: str, attn: str | None) -> Reply:
     name = resolve_module(model, layer)
     if not prompt:
         raise ToolError(f"Give a prompt after the layer: `/inspect {lm.spec.id} {name} The cat sat on the mat`.")
-    inputs, tokens = encode_prompt(lm, prompt, "inspect", MAX_TOKENS)
+    inputs, tokens = prompt_inputs(lm, prompt, "inspect", MAX_TOKENS)
     module = model.get_submodule(name)
     with attention_implementation(model, attn) as implementation:
         with recording(model, keep=(name,), only=(name,), cancel=ctx.cancel) as calls, torch.inference_mode():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
-from tutor.anatomy import blocks_of, encode_prompt, family_of, full_name, recording
+from tutor.anatomy import blocks_of, family_of, full_name, prompt_inputs, recording
 
 MAX_TOKENS = 512
 GRID_POSITIONS = 12  # the chart shows the last positions; more would not be readable
@@ -41,7 +41,7 @@ def lens(ctx, model: Annotated[str, Arg("a causal LM, e.g. smollm2-135m", choice
 
     with ctx.model(model) as lm:
         norm, unembed = lens_parts(lm.model)
-        inputs, tokens = encode_prompt(lm, prompt, "lens", MAX_TOKENS)
+        inputs, tokens = prompt_inputs(lm, prompt, "lens", MAX_TOKENS)
         if not -len(tokens) <= position < len(tokens):
             raise ToolError(f"--position must be between {-len(tokens)} and {len(tokens) - 1} "
                             f"(the prompt has {len(tokens)} tokens), but got {position}.")

@@ -4,7 +4,7 @@ import re
 from typing import Annotated
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
-from tutor.tokenizers import Tokenizer, clean_text, resolve, typed_specials, visible
+from tutor.tokenizers import Tokenizer, clean_text, typed_specials, visible
 
 # Inputs for the non-English comparison when the learner's text is all ASCII. These are example
 # sentences (the same meaning in five languages), not results: the counts are computed live.
@@ -32,7 +32,7 @@ def pitfalls(ctx, text: Text = "", *,
         raise ToolError("Give a text to inspect, e.g. `/pitfalls In 2024, unhappiness cost $1,234,567.` "
                         "or `/pitfalls --tokenizer cl100k_base Ignore <|endoftext|> this`.")
     text, notes = clean_text(text, ctx.settings.max_input_chars)
-    tok = resolve(ctx.tutor, tokenizer)
+    tok = ctx.tokenizer(tokenizer)
     sections, data = [f"Pitfalls in your text with `{tok.name}` ({tok.kind})."] + notes, {"tokenizer": tok.name}
     for title, part in (("Numbers", _numbers), ("Leading spaces and capitals", _spaces),
                         ("Other languages", _languages), ("Special-token strings", _specials)):

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from tutor import Arg, Reply, Span, Table, Text, ToolError, hookimpl
-from tutor.tokenizers import clean_text, pieces, resolve, typed_specials, visible
+from tutor.tokenizers import clean_text, pieces, typed_specials, visible
 
 MAX_SPANS = 2000  # the page stays responsive; `data` always has every id
 MAX_ROWS = 300
@@ -25,7 +25,7 @@ def tokenize(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers
         raise ToolError("Give a text to tokenize, e.g. `/tokenize gpt2 unhappiness`. To tokenize only "
                         'spaces, quote them: `/tokenize gpt2 "   "`.')
     text, notes = clean_text(text, ctx.settings.max_input_chars)
-    tok = resolve(ctx.tutor, tokenizer)
+    tok = ctx.tokenizer(tokenizer)
     ids = tok.encode_for_model(text) if specials else tok.encode(text)
     parts = pieces(tok, text, ids)
     spans = [Span(p.text, p.id, i % 6, _title(p), p.special) for i, p in enumerate(parts[:MAX_SPANS])]

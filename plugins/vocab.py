@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
-from tutor.tokenizers import Tokenizer, resolve, text_to_id, visible
+from tutor.tokenizers import Tokenizer, text_to_id, visible
 
 MAX_DEPTH = 12
 
@@ -18,7 +18,7 @@ def vocab(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers)")
     merge first). `--prefixes 3` tests a claim against the real vocabulary: "every 3-character
     token has its 2-character prefix in the vocabulary". Quote a token with spaces: /vocab gpt2 " the".
     """
-    tok = resolve(ctx.tutor, tokenizer)
+    tok = ctx.tokenizer(tokenizer)
     if prefixes is not None:
         return _prefix_check(tok, prefixes)
     if not token:

@@ -2,20 +2,14 @@
 and every action of the tool, bad input included."""
 
 import doctest
-import importlib.util
 import json
 import random
-import sys
 from collections import Counter
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tutor.plugins import builtin_dir
-
-_spec = importlib.util.spec_from_file_location("tutor_test_bpe", builtin_dir("plugins") / "bpe.py")
-bpe = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # dataclasses need it
-_spec.loader.exec_module(bpe)
+from tutor.builtin import bpe
 
 
 def hf_merges(texts, merges):

@@ -115,17 +115,12 @@ def test_page_chat_spans_escape_upload_reload(browser, app_url, tutor):
     page.locator("#chat button", has_text="/help").last.click(timeout=30_000)
     bot_text(page, "Count the tokens")
 
-    # tokenize (or count, until /tokenize exists) through the keyboard
-    if "tokenize" in tutor.registry.tools:
-        send(page, "/tokenize gpt2 unhappiness")
-        page.locator("#chat .tok").first.wait_for(timeout=60_000)
-        colours = page.locator("#chat .tok").evaluate_all(
-            "els => els.map(e => getComputedStyle(e).backgroundColor)")
-        assert len(set(colours)) > 1, colours  # neighbouring tokens differ in colour
-    else:
-        send(page, "/count o200k_base The cat sat on the mat")
-        bot_text(page, "characters per token")
-        page.locator("#chat table").first.wait_for(timeout=30_000)
+    # tokenize through the keyboard
+    send(page, "/tokenize gpt2 unhappiness")
+    page.locator("#chat .tok").first.wait_for(timeout=60_000)
+    colours = page.locator("#chat .tok").evaluate_all(
+        "els => els.map(e => getComputedStyle(e).backgroundColor)")
+    assert len(set(colours)) > 1, colours  # neighbouring tokens differ in colour
     page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
 
     # an uploaded .txt becomes the --file argument of the command
@@ -168,13 +163,8 @@ def test_page_chat_spans_escape_upload_reload(browser, app_url, tutor):
 
 
 def test_lesson_quiz(browser, app_url, tutor):
-    try:
-        from tutor import lessons  # noqa: F401
-    except ImportError:
-        pytest.skip("tutor/lessons.py has not landed yet: no lesson to start or quiz to answer")
-    cur = getattr(tutor, "curriculum", None)
-    if cur is None or not cur.lessons:
-        pytest.skip("no lessons registered")
+    cur = tutor.curriculum
+    assert cur.lessons, "no lessons registered"
     first = cur.lessons[0]
     quiz_at = next((i for i, st in enumerate(first.steps) if st.quiz), None)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -193,7 +183,7 @@ def test_lesson_quiz(browser, app_url, tutor):
         settle(page)
     bot_text(page, quiz.question[:40], timeout=60_000)
     # answer by the choice's letter (typing a choice whose text is a number, e.g. "6", is read by
-    # tutor/lessons.py as a choice number: reported to the lead)
+    # tutor/lessons/tutoring.py as a choice number: reported to the lead)
     send(page, chr(97 + quiz.choices.index(quiz.answer)) if quiz.choices else quiz.accepted[0])
     bot_text(page, "Right", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "lesson.png"), full_page=True)

@@ -112,3 +112,19 @@ def test_sessions_keep_their_own_state():
     a, b = tutor.session("a"), tutor.session("b")
     a.context().state("tool")["x"] = 1
     assert b.context().state("tool") == {} and tutor.session("a").context().state("tool") == {"x": 1}
+
+
+def test_a_plugin_turn_handler_answers_before_free_question_search():
+    """register_turn_handlers: a plugin's handler is tried after lesson navigation and before
+    search (which answers anything); returning None passes the message on."""
+    def weather(text, session):
+        return [Reply(text="sunny", data={"handler": "weather"})] if "weather" in text or "where" in text else None
+
+    module = types.SimpleNamespace(register_turn_handlers=hookimpl(lambda register: register(weather)))
+    t = Tutor(Settings(), build_registry(extra=[("weather", module)]))
+    assert chat.final("what is the weather?", t.session()).data == {"handler": "weather"}
+    assert chat.final("what is a token?", t.session()).data.get("covered") is not None  # search answered
+    where = chat.final("where am i", t.session()).data
+    assert where.get("handler") is None and "done" in where  # lesson navigation came first
+    info = next(p for p in t.registry.plugins if p.name == "weather")
+    assert info.registered == {"turn_handlers": ["weather"]}

@@ -100,7 +100,7 @@ def test_processors_are_transformers_own():
 
 def test_next_distributions_match_the_definitions(tiny):
     """Each stage against its textbook definition, computed here by hand."""
-    from tutor_builtin_next_token import distributions
+    from tutor.builtin.next_token import distributions
 
     torch.manual_seed(1)
     logits = torch.randn(1, 1000) * 3

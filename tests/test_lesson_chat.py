@@ -6,7 +6,7 @@ import pytest
 
 from tutor import chat
 from tutor.context import Tutor
-from tutor.progress import Progress, SQLiteStore
+from tutor.lessons.progress import Progress, SQLiteStore
 from tutor.settings import Settings
 
 
@@ -182,7 +182,7 @@ def test_damaged_row_starts_over(tmp_path):
 
 def test_a_choice_that_is_a_number_is_graded_by_its_text():
     """A quiz whose choices are numbers: "6" means the choice "6", not the sixth choice."""
-    from tutor.lessons import _choice
+    from tutor.lessons.tutoring import _choice
 
     choices = ["12", "6", "3"]
     assert _choice(choices, "6") == "6" and _choice(choices, "3") == "3"

@@ -3,7 +3,8 @@ or a split the tools contradict fails here. Checks that load a real model are ma
 
 import pytest
 
-from tutor.lessons import load_curriculum, run_check
+from tutor.lessons import load_curriculum
+from tutor.lessons.checks import run_check
 
 
 MODEL_WORDS = ("smollm2-135m", "minilm-l6", "distilgpt2-arch")

@@ -8,14 +8,10 @@ from pathlib import Path
 import pytest
 
 from tutor import cli, hookimpl
-from tutor.lessons import (MODULES, Expect, load_curriculum, load_file, outline, outline_markdown, resolve,
-                           validate)
+from tutor.lessons import MODULES, Expect, load_curriculum, load_file, outline, outline_markdown, resolve
+from tutor.lessons.checks import validate
+from tutor.lessons.progress import Progress
 from tutor.plugins import build_registry
-from tutor.progress import Progress
-
-# Tools that other work in progress adds (issues 4-8). A lesson may use them before they land;
-# until then `validate` reports them as "unknown tool" and nothing else. Once a tool is installed
-# its commands are parsed against its real schema like any other.
 
 GOOD = """\
 id: demo

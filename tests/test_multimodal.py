@@ -35,14 +35,9 @@ def test_spectrogram_counts(ask):
 def test_log_mel_matches_an_independent_numpy_version(tutor):
     """Whisper's recipe (whisper/audio.py) written again with numpy's FFT: centred frames with
     reflect padding, periodic Hann window, power, last frame dropped, mel, log10, 8-decade floor."""
-    import importlib.util
-
     from tutor.assets import WHISPER_MEL, package_file
-    from tutor.plugins import builtin_dir
+    from tutor.builtin import multimodal as mm
 
-    spec = importlib.util.spec_from_file_location("mm_test", builtin_dir("plugins") / "multimodal.py")
-    mm = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mm)
     filters = np.load(package_file(WHISPER_MEL, tutor.settings.assets))["mel_80"]
     rng = np.random.default_rng(0)
     audio = rng.standard_normal(16_000).astype(np.float32) * 0.1

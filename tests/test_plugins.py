@@ -122,6 +122,7 @@ def test_every_hook_is_called_with_a_register_callback(tmp_path):
         ModelSpec("toy", "toy model", "gpt2", "causal-lm", load)))
     module.register_tokenizers = hookimpl(lambda register: register(TokenizerSpec("toy-tok", load)))
     module.register_lessons = hookimpl(lambda register: register(tmp_path))
+    module.register_turn_handlers = hookimpl(lambda register: register(echo))
     reg = build_registry(extra=[("everything", module)])
     info = next(p for p in reg.plugins if p.name == "everything")
     assert sorted(info.hooks) == sorted(HOOKS)

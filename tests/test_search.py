@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from tutor.lessons import load_curriculum
-from tutor.search import LessonSearch
+from tutor.lessons.search import LessonSearch
 
 QUESTIONS = yaml.safe_load((Path(__file__).parent / "data" / "questions.yaml").read_text(encoding="utf-8"))
 

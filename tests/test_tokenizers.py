@@ -174,11 +174,11 @@ def test_saved_tokenizer_is_registered_now_and_after_restart(tmp_path):
     settings_ = Settings(home=tmp_path / "home", assets_dir=ASSETS, offline="yes")
     first = Tutor(settings_)
     save_tokenizer(first, "toy-bpe", toy, description="test")
-    from tutor.tokenizers import resolve
+    from tutor.tokenizers import find_tokenizer
 
-    assert resolve(first, "toy-bpe").encode("lower") == toy.encode("lower").ids
+    assert find_tokenizer(first, "toy-bpe").encode("lower") == toy.encode("lower").ids
     again = Tutor(settings_)  # a new process finds it in TUTOR_HOME/tokenizers/
-    assert resolve(again, "toy-bpe").encode("lowest") == toy.encode("lowest").ids
+    assert find_tokenizer(again, "toy-bpe").encode("lowest") == toy.encode("lowest").ids
 
 
 @pytest.mark.slow  # imports transformers (~10-20 s on a busy machine)

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tutor import Reply, Span, Table
+from tutor import File, Reply, Span, Table
 from tutor.context import Tutor
 from tutor.settings import Settings
 from tutor import web
@@ -172,7 +172,7 @@ def test_typed_server_path_is_refused():
     from types import SimpleNamespace
     from tutor import Tool
 
-    def read(ctx, *, file: str = "") -> Reply:
+    def read(ctx, *, file: File = "") -> Reply:
         """Read a file (a test tool)."""
         return Reply(text="read")
 
@@ -186,8 +186,21 @@ def test_typed_server_path_is_refused():
     assert web.check_file_args("not a command", fake) is None
 
 
+def test_file_parameters_come_from_the_schema_not_their_names():
+    """`--corpus` names a built-in corpus (a choice), `--file` an upload: the schema says which."""
+    from types import SimpleNamespace
+    from tutor.plugins import build_registry
+
+    reg = build_registry()
+    assert [p.name for p in reg.tools["bpe"].params if p.file] == ["file"]
+    assert [p.name for p in reg.tools["finetune"].params if p.file] == ["file"]
+    fake = SimpleNamespace(registry=reg, settings=SimpleNamespace(max_input_chars=1000))
+    assert web.check_file_args("/bpe train --corpus lessons", fake) is None
+    assert web.check_file_args("/bpe train --file /etc/hostname", fake)
+
+
 def test_per_learner_job_limit():
-    jobs = web._Jobs(2)
+    jobs = web.TurnSlots(2)
     assert jobs.start("a") and jobs.start("a") and not jobs.start("a")
     assert jobs.start("b")  # other learners are not affected
     jobs.end("a")

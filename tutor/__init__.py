@@ -5,7 +5,7 @@ What a plugin needs is importable from here: `hookimpl`, the reply and schema ty
 
 from .hookspecs import hookimpl
 from .tokenizers import Tokenizer, TokenizerSpec
-from .tools import Arg, Reply, Span, Table, Text, Tool, ToolError
+from .tools import Arg, File, Reply, Span, Table, Text, Tool, ToolError
 
-__all__ = ["Arg", "Reply", "Span", "Table", "Text", "Tokenizer", "TokenizerSpec", "Tool", "ToolError", "hookimpl"]
+__all__ = ["Arg", "File", "Reply", "Span", "Table", "Text", "Tokenizer", "TokenizerSpec", "Tool", "ToolError", "hookimpl"]
 __version__ = "0.1.0"

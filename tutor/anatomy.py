@@ -113,7 +113,7 @@ def context_limit(config: Any) -> int | None:
     return None
 
 
-def encode_prompt(lm: Any, prompt: str, tool: str, max_tokens: int | None = None) -> tuple[dict, list[str]]:
+def prompt_inputs(lm: Any, prompt: str, tool: str, max_tokens: int | None = None) -> tuple[dict, list[str]]:
     """Tokenise a prompt for lm.model: (inputs on lm.device, one display string per token).
 
     Raises ToolError when the prompt is empty, longer than the model's context window, or

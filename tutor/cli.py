@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "plugins":
         return list_plugins(tutor, args.json)
     if args.command == "lessons":
-        from . import lessons_cli
+        from .lessons import cli as lessons_cli
         return lessons_cli.run(tutor, args)
     if args.command == "models":
         return models_command(tutor, args)

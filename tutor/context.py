@@ -10,14 +10,16 @@ from functools import cached_property, lru_cache
 from typing import Any, Iterator
 
 from . import hub
-from .commands import closest
+from .commands import suggest
+from .hub_ids import is_hub_id
+from .files import read_upload
 from .hub import ModelUnavailable
 from .jobs import Jobs
 from .models import (Cache, LoadedModel, LoadRequest, ModelSpec, _free_memory, describe, dtype_name, gib, model_bytes,
                      pick_device, pick_dtype)
 from .plugins import Registry, build_registry
 from .settings import Settings
-from .tokenizers import Tokenizer
+from .tokenizers import Tokenizer, find_tokenizer
 from .tools import ToolError
 
 
@@ -63,23 +65,32 @@ class Tutor:
     @cached_property
     def curriculum(self):
         """The lessons (built-in and from plugins), loaded once: tutor.lessons.Curriculum."""
-        from .lessons import load_curriculum
+        from .lessons.curriculum import load_curriculum
         return load_curriculum(self.registry)
 
     @cached_property
+    def lesson_search(self):
+        """The BM25 index over the curriculum's passages, built on the first free question."""
+        from .lessons.search import LessonSearch
+        return LessonSearch(self.curriculum)
+
+    @cached_property
     def progress(self):
-        """Where each learner is in the lessons (tutor.progress.ProgressStore)."""
-        from .progress import open_store
+        """Where each learner is in the lessons (tutor.lessons.progress.ProgressStore)."""
+        from .lessons.progress import open_store
         return open_store(self.settings.home)
 
     def tokenizer(self, name: str) -> Tokenizer:
-        """A registered tokenizer by name or alias, loaded once and kept in the cache."""
+        """A tokenizer by registered name or alias (any case), saved name or (online) hub id."""
+        return find_tokenizer(self, name)
+
+    def registered_tokenizer(self, name: str) -> Tokenizer:
+        """A registered tokenizer by exact name or alias, loaded once and kept in the cache."""
         spec = self.registry.lookup("tokenizers", name)
         if spec is None:
-            raise ToolError(f"Unknown tokenizer {name!r}." + _near(name, self.registry.names("tokenizers"))
+            raise ToolError(f"Unknown tokenizer {name!r}." + suggest(name, self.registry.names("tokenizers"))
                             + f" Available: {', '.join(self.registry.names('tokenizers'))}.")
         return self.cache.get(f"tokenizer:{spec.name}", lambda: spec.load(self.settings))
-
 
     def model_spec(self, model_id: str) -> ModelSpec:
         """A registered model (id or alias), or a hub id / save_pretrained folder typed by a user."""
@@ -87,9 +98,9 @@ class Tutor:
         if spec is not None:
             return spec
         model_id = model_id.strip()
-        if not (hub.local_folder(model_id) or hub.is_hub_id(model_id)):
+        if not (hub.local_folder(model_id) or is_hub_id(model_id)):
             raise ToolError(f"{model_id!r} is neither a model id nor a folder with a transformers model "
-                            f"(config.json)." + _near(model_id, self.registry.names("models"))
+                            f"(config.json)." + suggest(model_id, self.registry.names("models"))
                             + f" Available now: {', '.join(self.available_models())}.")
         with self._lock:
             if model_id in self._specs:
@@ -129,7 +140,7 @@ class Tutor:
             with self._lock:  # a typed id that cannot load is not listed by `tutor models`
                 if self._specs.get(spec.id) is spec:
                     del self._specs[spec.id]
-            raise ModelUnavailable(f"{e}{_near(model_id, self.registry.names('models'))} "
+            raise ModelUnavailable(f"{e}{suggest(model_id, self.registry.names('models'))} "
                                    f"Available now: {', '.join(self.available_models())}.") from e
         except Exception as e:
             if not _is_oom(e):
@@ -170,11 +181,6 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def _near(word: str, names: list[str]) -> str:
-    near = closest(word, names)
-    return f" Did you mean {', '.join(near)}?" if near else ""
-
-
 @dataclass
 class Session:
     """One learner: an id, and per-tool state that lives as long as the process."""
@@ -205,7 +211,12 @@ class Context:
         return self.session.state.setdefault(namespace, {})
 
     def tokenizer(self, name: str) -> Tokenizer:
+        """A tokenizer by registered name or alias (any case), saved name or (online) hub id."""
         return self.tutor.tokenizer(name)
+
+    def read_upload(self, path: str, suffixes: tuple[str, ...] | None = None) -> str:
+        """The text of a file the learner gave (an upload), checked: tutor/files.py."""
+        return read_upload(path, self.settings, suffixes)
 
     def model(self, model_id: str, device: str | None = None, dtype: str | None = None):
         """`with ctx.model("smollm2-135m") as lm:` lm.model, lm.tokenizer, lm.device, lm.spec.

@@ -5,7 +5,7 @@ Sampling uses transformers' own logits processors, in the order `model.generate`
 Each request samples with its own `torch.Generator`, so a seed reproduces a run no matter who
 else is generating at the same moment.
 
-The Decoder is the generation backend seam (DESIGN.md: "a generation backend interface"). One
+The Decoder is the generation backend seam (docs/architecture.md, "Seams"). One
 Decoder per model runs a scheduler thread that steps all active requests together: a new
 request is prefilled alone (its first token comes out of that forward pass), then its KV cache
 is left-padded and stacked into the running batch; every later step is ONE batched forward

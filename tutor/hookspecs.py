@@ -1,4 +1,5 @@
-"""The plugin contract: every tool, model, tokenizer and lesson folder arrives through these hooks."""
+"""The plugin contract: every tool, model, tokenizer, lesson folder and turn handler arrives
+through these hooks."""
 
 import pluggy
 
@@ -24,3 +25,8 @@ def register_tokenizers(register):
 @hookspec
 def register_lessons(register):
     """Register a folder of lesson YAML files: register(path)."""
+
+
+@hookspec
+def register_turn_handlers(register):
+    """Register handlers for messages that are not commands: register(function(text, session) -> replies or None)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from .models import Availability, LoadRequest, ModelSpec, folder_bytes
 from .tools import ToolError
 
 log = logging.getLogger("tutor.hub")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
 # What `tutor models pull` downloads from a hub repo: weights, configs, tokenizer files.
 PULL_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
 
@@ -32,10 +30,6 @@ def local_folder(model_id: str) -> Path | None:
     """A folder written by save_pretrained (it has config.json), when model_id names one."""
     path = Path(model_id).expanduser()
     return path.resolve() if (path / "config.json").is_file() else None
-
-
-def is_hub_id(model_id: str) -> bool:
-    return bool(_HUB_ID.match(model_id)) and ".." not in model_id
 
 
 def cached_folder(repo: str) -> Path | None:

@@ -1,6 +1,7 @@
 """The plugin manager: built-ins, entry points (group "tutor"), plugin folders, one registry.
 
-Built-in tools are files in plugins/ loaded exactly like a user's --plugins-dir. Every hook
+Built-in tools are the modules of the `tutor.builtin` package (the files in plugins/), registered
+through the same hooks as a user's --plugins-dir files and entry points. Every hook
 receives a `register` callback; this module records which plugin registered what and settles
 name clashes in one place. A plugin that fails to import or whose hook raises is recorded in
 `Registry.failures` and everything else keeps working.
@@ -8,11 +9,11 @@ name clashes in one place. A plugin that fails to import or whose hook raises is
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import importlib.util
 import logging
 import os
-import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -22,13 +23,13 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from . import hookspecs
+from .hub_ids import is_hub_id
 from .tools import Tool
 
 log = logging.getLogger("tutor.plugins")
-HOOKS = ("register_tools", "register_models", "register_tokenizers", "register_lessons")
+HOOKS = ("register_tools", "register_models", "register_tokenizers", "register_lessons", "register_turn_handlers")
 _PACKAGE = Path(__file__).parent
 HUB_KINDS = ("models", "tokenizers")
-HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 def builtin_dir(kind: str) -> Path:
@@ -61,6 +62,7 @@ class Registry:
     models: dict[str, Any] = field(default_factory=dict)
     tokenizers: dict[str, Any] = field(default_factory=dict)
     lessons: list[tuple[str, Path]] = field(default_factory=list)
+    turn_handlers: list[tuple[str, Callable]] = field(default_factory=list)  # (plugin, handler), in order
     plugins: list[PluginInfo] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
     clashes: list[str] = field(default_factory=list)
@@ -74,7 +76,7 @@ class Registry:
     def accepts(self, kind: str, word: str) -> bool:
         """A name this registry holds, or a hub id ("owner/name"), which the model cache and
         the tokenizer lookup load through transformers when the hub or its local cache has it."""
-        return self.lookup(kind, word) is not None or (kind in HUB_KINDS and bool(HUB_ID.fullmatch(word)))
+        return self.lookup(kind, word) is not None or (kind in HUB_KINDS and is_hub_id(word, namespaced=True))
 
     def add_model(self, spec: Any, plugin: str = "runtime") -> None:
         """Register a model while the app runs (e.g. one a learner just fine-tuned)."""
@@ -99,7 +101,7 @@ def _candidates(plugins_dirs: Iterable[Path], entry_points: bool) -> Iterable[tu
     """(name, source, loader) for every plugin we might load, built-ins first."""
     for path in sorted(builtin_dir("plugins").glob("*.py")):
         if not path.name.startswith("_"):
-            yield path.stem, "built-in", lambda p=path: _load_file(p, "tutor_builtin")
+            yield path.stem, "built-in", lambda n=path.stem: importlib.import_module(f"tutor.builtin.{n}")
     if entry_points:
         for ep in importlib.metadata.entry_points(group="tutor"):
             dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
@@ -181,6 +183,10 @@ def _call(reg: Registry, impl: Any, hook: str, source: str, settings: Any = None
         if kind == "lessons":
             reg.lessons.append((info.name, Path(item)))
             added.append(str(item))
+            return
+        if kind == "turn_handlers":
+            reg.turn_handlers.append((info.name, item))
+            added.append(getattr(item, "__name__", repr(item)))
             return
         if kind == "tools" and not isinstance(item, Tool):
             item = Tool.from_function(item, name=name, example=example)

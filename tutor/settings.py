@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     finetune_max_steps: int = Field(2000, description="most optimizer steps one fine-tune job may take")
     finetune_max_minutes: float = Field(30.0, description="wall time limit of one fine-tune job")
     finetune_concurrent_jobs: int = Field(1, description="fine-tune jobs running at once on this machine")
-    # Web safety defaults (tutor/web.py): cross-origin callers must be listed; each learner may run
+    # Web safety defaults (tutor/web/): cross-origin callers must be listed; each learner may run
     # a few turns at once; a course login can vouch for the learner with a signed value.
     cors_origins: list[str] = Field(default_factory=list,
                                     description="origins allowed to call the web app from another site (CORS)")

@@ -47,6 +47,15 @@ Text = Annotated[str, _Rest]
 """Annotation for the free text at the end of a command (a prompt, a text to tokenize)."""
 
 
+class _Upload:
+    """Marker: this parameter names a file to read (in the page: one uploaded through it)."""
+
+
+File = Annotated[str, _Upload]
+"""Annotation for a file the tool reads, e.g. `file: Annotated[File | None, Arg("your .txt")] = None`.
+The page offers an upload for it and refuses a typed path on the server."""
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -56,6 +65,7 @@ class Param:
     choices: tuple[str, ...] | str | None = None
     option: bool = False  # --name value (keyword-only) instead of a positional word
     rest: bool = False  # takes the rest of the line
+    file: bool = False  # names a file to read (File)
     optional: bool = False  # None is allowed
     min: float | None = None
     max: float | None = None
@@ -137,15 +147,12 @@ def _signature(func: Callable) -> list[tuple[inspect.Parameter, Any]]:
 
 
 def _param(p: inspect.Parameter, hint: Any) -> Param:
-    arg, rest = Arg(), False
-    if typing.get_origin(hint) is Annotated:
-        hint, *extras = typing.get_args(hint)
-        for extra in extras:
-            if extra is _Rest:
-                rest = True
-            elif isinstance(extra, Arg):
-                arg = extra
+    hint, extras = _unwrap_annotated(hint)
     base, optional = _unwrap_optional(hint)
+    base, inner = _unwrap_annotated(base)  # `File | None`: the marker sits inside the Optional
+    extras += inner
+    arg = next((e for e in extras if isinstance(e, Arg)), Arg())
+    rest, upload = _Rest in extras, _Upload in extras
     if typing.get_origin(base) is list or base is list:
         base = list
     elif typing.get_origin(base) is typing.Literal:
@@ -156,7 +163,14 @@ def _param(p: inspect.Parameter, hint: Any) -> Param:
     choices = tuple(arg.choices) if isinstance(arg.choices, (list, tuple)) else arg.choices
     # free text is always the last positional word, even when declared after `*`
     return Param(p.name, base, p.default, arg.help, choices, option=p.kind is p.KEYWORD_ONLY and not rest,
-                 rest=rest, optional=optional, min=arg.min, max=arg.max)
+                 rest=rest, file=upload, optional=optional, min=arg.min, max=arg.max)
+
+
+def _unwrap_annotated(hint: Any) -> tuple[Any, list]:
+    if typing.get_origin(hint) is Annotated:
+        hint, *extras = typing.get_args(hint)
+        return hint, list(extras)
+    return hint, []
 
 
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:

@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
-from .context import Tutor
-from .lessons import Lesson, run_checks, validate
+from ..context import Tutor
+from .checks import run_checks, validate
+from .schema import Lesson
 
 
 def run(tutor: Tutor, args: argparse.Namespace) -> int:

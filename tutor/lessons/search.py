@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import logging
 
 import bm25s
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from ..tools import Reply
+
 if TYPE_CHECKING:
-    from .context import Session
-    from .lessons import Curriculum
-    from .tools import Reply
+    from .curriculum import Curriculum
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
@@ -120,8 +120,6 @@ class LessonSearch:
         return seen[:k]
 
     def answer(self, question: str) -> "Reply":
-        from .tools import Reply
-
         hits = self.search(question, k=10)
         if not hits or hits[0].score < MIN_SCORE or self.coverage(question) <= MIN_COVERAGE:
             best = f" The closest is lesson {self.cur.index(hits[0].passage.lesson) + 1}." if hits else ""
@@ -154,7 +152,3 @@ def _quote(text: str, limit: int = 900) -> str:
     text = text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
     return "\n".join("> " + line for line in text.splitlines())
 
-
-def search_turn(text: str, session: "Session") -> "Iterable[Reply] | None":
-    """Any message that is not a command or lesson navigation: answer it from the lessons."""
-    return [session.tutor.curriculum.search.answer(text)]

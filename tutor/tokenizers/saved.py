@@ -1,0 +1,135 @@
+"""Finding a tokenizer by what a user types: a registered name or alias (any case), a tokenizer
+saved while the tutor runs (TUTOR_HOME/tokenizers/NAME/tokenizer.json), or, online, a hub id.
+`Tutor.tokenizer` (and so `ctx.tokenizer`) calls `find_tokenizer`; `save_tokenizer` writes one
+and registers it at once, `sync_saved` registers the ones saved earlier."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..commands import suggest
+from ..hub_ids import is_hub_id
+from ..tools import ToolError
+from .adapters import HFTokenizer, Tokenizer, TokenizerSpec, from_transformers
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+
+class Tutor(Protocol):
+    """What these functions use of a tutor.context.Tutor (named here so this module, which the
+    Tutor imports, imports nothing back)."""
+
+    registry: Any
+    settings: Any
+    cache: Any
+
+    def registered_tokenizer(self, name: str) -> Tokenizer: ...
+
+
+# ---- hub tokenizers (online) ----------------------------------------------------------------
+
+def load_hub(name: str, settings: Settings) -> Tokenizer:
+    """Any hub tokenizer id through transformers' AutoTokenizer (SentencePiece ones included)."""
+    from ..assets import offline
+
+    if not is_hub_id(name):
+        raise ToolError(f"{name!r} is neither a known tokenizer nor a Hugging Face hub id (like t5-small "
+                        "or org/model).")
+    if offline(settings.offline):
+        raise ToolError(f"{name!r} is not a tokenizer this tutor has offline, and the Hugging Face hub "
+                        "cannot be reached from here (offline mode), so hub ids like t5-small do not work. "
+                        "Use one of the offline tokenizers listed by /tokenizers.")
+    from transformers import AutoTokenizer
+
+    try:
+        return from_transformers(name, AutoTokenizer.from_pretrained(name))
+    except Exception as e:  # not on the hub, gated, or missing sentencepiece: say which
+        raise ToolError(f"Could not load {name!r} from the Hugging Face hub: {type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:300]}") from None
+
+
+# ---- tokenizers saved while the tutor runs (the toy BPE trainer) ----------------------------
+
+SAVED_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+
+
+def saved_dir(settings: Settings) -> Path:
+    """TUTOR_HOME/tokenizers: one folder per saved tokenizer, holding tokenizer.json."""
+    return Path(settings.home) / "tokenizers"
+
+
+def _saved_spec(name: str, path: Path) -> TokenizerSpec:
+    meta_path = path.parent / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+
+    def load(settings: Settings) -> Tokenizer:
+        from tokenizers import Tokenizer as HFTok
+
+        return HFTokenizer(name, HFTok.from_file(str(path)))
+
+    return TokenizerSpec(name, load, family=meta.get("family", "trained here (toy)"),
+                         description=meta.get("description", "trained by the toy BPE trainer"),
+                         source=str(path), counts_by_default=False, plugin="saved")
+
+
+def save_tokenizer(tutor: Tutor, name: str, tokenizer: Any, description: str = "",
+                   family: str = "trained here (toy)") -> TokenizerSpec:
+    """Save a `tokenizers.Tokenizer` as TUTOR_HOME/tokenizers/NAME/tokenizer.json and register it
+    now, so /tokenize NAME works at once and after a restart. Replaces a saved one of that name."""
+    from ..assets import write_atomic
+
+    if not SAVED_NAME.match(name):
+        raise ToolError(f"{name!r} cannot name a tokenizer: use lowercase letters, digits, '-', '_' or '.', "
+                        "at most 64 characters.")
+    existing = tutor.registry.lookup("tokenizers", name)
+    if existing is not None and existing.plugin != "saved":
+        raise ToolError(f"{name!r} is already the built-in tokenizer from {existing.plugin}; choose another name.")
+    folder = saved_dir(tutor.settings) / name
+    write_atomic(folder / "tokenizer.json", tokenizer.to_str().encode("utf-8"))
+    write_atomic(folder / "meta.json", json.dumps({"description": description, "family": family}).encode())
+    spec = _saved_spec(name, folder / "tokenizer.json")
+    tutor.registry.tokenizers[name] = spec
+    tutor.cache.evict(f"tokenizer:{name}")  # a retrained tokenizer replaces the old one
+    return spec
+
+
+def sync_saved(tutor: Tutor) -> list[str]:
+    """Register tokenizers saved under TUTOR_HOME/tokenizers that the registry does not know yet."""
+    added = []
+    folder = saved_dir(tutor.settings)
+    if folder.is_dir():
+        for path in sorted(folder.glob("*/tokenizer.json")):
+            name = path.parent.name
+            if SAVED_NAME.match(name) and tutor.registry.lookup("tokenizers", name) is None:
+                tutor.registry.tokenizers[name] = _saved_spec(name, path)
+                added.append(name)
+    return added
+
+
+def find_tokenizer(tutor: Tutor, name: str) -> Tokenizer:
+    """A tokenizer by registered name or alias (any case), saved name, or (online) hub id; clear
+    errors otherwise. What `ctx.tokenizer(name)` returns."""
+    name = name.strip()
+    if not name:
+        raise ToolError("Name a tokenizer, e.g. gpt2. /tokenizers lists them.")
+    sync_saved(tutor)
+    if tutor.registry.lookup("tokenizers", name) is not None:
+        return tutor.registered_tokenizer(name)
+    names = tutor.registry.names("tokenizers")
+    lowered = {n.lower(): n for n in names}
+    if name.lower() in lowered:
+        return tutor.registered_tokenizer(lowered[name.lower()])
+    from ..assets import offline
+
+    if offline(tutor.settings.offline) or not is_hub_id(name):
+        raise ToolError(f"Unknown tokenizer {name!r}.{suggest(name, names)} Available offline: "
+                        f"{', '.join(names)}." + ("" if offline(tutor.settings.offline) else
+                                                  " Online, a Hugging Face hub id (like t5-small) works too."))
+    try:
+        return tutor.cache.get(f"tokenizer:hub:{name}", lambda: load_hub(name, tutor.settings))
+    except ToolError as e:  # not on the hub either: perhaps a typo of a local name
+        raise ToolError(f"{e}{suggest(name, names)}") from None

@@ -1,0 +1,186 @@
+"""The page: build_app() composes the Blocks from small named parts (outline, chat, palette,
+panels) and wires their events to the handlers in turns.py; mount() puts it inside a course site
+with the safe defaults (CORS allowlist, upload limit, no file routes outside the app's figures,
+no analytics); server_app() is the same as a whole site for `tutor serve`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gradio as gr
+
+from ..context import Tutor
+from .api import api_endpoints
+from .learners import signed_learner
+from .palette import palette_command, palette_input
+from .panels import models_markdown, outline_panel, plugins_markdown
+from .render import sanitize_markdown
+from .turns import Turns
+from .uploads import attach_upload
+
+CSS = """
+.tokens { line-height: 2; }
+.tok { color: #111; padding: 1px 2px; margin: 1px; border-radius: 3px; font-family: monospace; }
+.tok-0 { background: #fde68a; } .tok-1 { background: #bfdbfe; } .tok-2 { background: #bbf7d0; }
+.tok-3 { background: #fbcfe8; } .tok-4 { background: #ddd6fe; } .tok-5 { background: #fed7aa; }
+.tok-special { background: #e5e7eb; border: 1px dashed #6b7280; }
+.dark .tok-special { background: #374151; color: #f9fafb; }
+progress.tutor-progress { width: 60%; height: 1em; vertical-align: middle; }
+#chat { min-height: 60vh; }
+@media (max-width: 640px) { #chat { min-height: 55vh; } }
+"""
+
+
+# On a phone-sized screen the lesson outline starts folded so the chat is on the first screen;
+# its header (a keyboard-focusable button) opens it.
+JS = """
+() => {
+  if (window.innerWidth < 768) {
+    setTimeout(() => document.querySelectorAll('#lessons-panel > button.open, #lessons-panel .label-wrap.open')
+      .forEach(b => b.click()), 0);
+  }
+}
+"""
+
+
+@dataclass
+class ChatParts:
+    """The chat column's components that events read and write."""
+
+    chatbot: gr.Chatbot
+    box: gr.Textbox
+    upload: gr.UploadButton
+    send: gr.Button
+    halt: gr.Button
+
+
+def build_app(tutor: Tutor | None = None) -> gr.Blocks:
+    tutor = tutor or Tutor()
+    turns = Turns(tutor)
+    with gr.Blocks(title="tutor — how language models work") as app:
+        learner = gr.BrowserState(None, storage_key="tutor-learner")
+        # Three columns that wrap on a narrow screen: lessons, chat, tools. Plain columns (not
+        # gr.Sidebar, which is fixed to the viewport) so the page also embeds well in a course page.
+        with gr.Row(equal_height=False):
+            outline = outline_column(tutor)
+            parts = chat_column()
+            with gr.Column(scale=1, min_width=240, elem_id="tools-panel"):
+                outputs = [parts.chatbot, parts.box, learner, outline]
+                palette_events = palette(tutor, turns, outputs)
+                panels(tutor)
+        wire(tutor, turns, parts, learner, outline, palette_events)
+        app.load(turns.restore, [learner], [parts.chatbot, learner, outline], api_visibility="private")
+        gr.api(turns.chat_api, api_name="chat")
+        api_endpoints(tutor)
+    return app
+
+
+def outline_column(tutor: Tutor) -> gr.Markdown:
+    with gr.Column(scale=1, min_width=220):
+        with gr.Accordion("Lessons", open=True, elem_id="lessons-panel"):
+            return gr.Markdown(outline_panel(tutor, None), elem_id="outline")
+
+
+def chat_column() -> ChatParts:
+    with gr.Column(scale=3, min_width=340):
+        gr.Markdown("## tutor — learn how language models work by running them")
+        chatbot = gr.Chatbot(elem_id="chat", label="tutor", sanitize_html=True, buttons=["copy"],
+                             placeholder="Type `/help`, or try `/count The cat sat on the mat`.")
+        with gr.Row(equal_height=True):
+            box = gr.Textbox(placeholder="Ask, type a command such as /help, or say start (Enter sends)",
+                             show_label=False, scale=8, min_width=200, elem_id="message",
+                             autofocus=True, max_lines=8)
+            upload = gr.UploadButton("Upload file", file_types=[".txt", ".md", ".json", ".jsonl"],
+                                     file_count="single", type="filepath", scale=1, min_width=90,
+                                     size="md", elem_id="upload")
+            send = gr.Button("Send", variant="primary", scale=1, min_width=70, size="md", elem_id="send")
+            halt = gr.Button("Stop", variant="stop", scale=1, min_width=70, size="md", elem_id="stop")
+    return ChatParts(chatbot, box, upload, send, halt)
+
+
+def palette(tutor: Tutor, turns: Turns, outputs: list) -> list:
+    """A form per tool; Run builds the command line and runs it as a turn. Returns the events
+    (so Stop can cancel them)."""
+    reg = tutor.registry
+    chatbot, _, learner, _ = outputs
+    gr.Markdown("### Tools")
+    events = []
+    for tool in sorted(reg.tools.values(), key=lambda t: t.name):
+        with gr.Accordion(f"/{tool.name}", open=False, elem_id=f"palette-{tool.name}"):
+            gr.Markdown(sanitize_markdown(tool.summary + (f"\n\n`{tool.example}`" if tool.example else "")))
+            inputs = [palette_input(p, reg, tool.name) for p in tool.params]
+            run = gr.Button(f"Run /{tool.name}", elem_id=f"run-{tool.name}")
+            cmd = gr.Textbox(visible=False)
+            events.append(
+                run.click(lambda *v, t=tool: palette_command(t, list(v)), inputs, cmd,
+                          api_visibility="private").then(
+                    turns.turn, [cmd, chatbot, learner], outputs, api_visibility="private"))
+    return events
+
+
+def panels(tutor: Tutor) -> None:
+    with gr.Accordion("Models", open=False, elem_id="models-panel"):
+        gr.Markdown(models_markdown(tutor.registry))
+    with gr.Accordion("Plugins", open=False, elem_id="plugins-panel"):
+        gr.Markdown(plugins_markdown(tutor.registry), elem_id="plugins")
+
+
+def wire(tutor: Tutor, turns: Turns, parts: ChatParts, learner: gr.BrowserState, outline: gr.Markdown,
+         palette_events: list) -> None:
+    """Enter, Send, a clicked option and Upload start turns; Stop cancels every running one."""
+    outputs = [parts.chatbot, parts.box, learner, outline]
+    picked = gr.Textbox(visible=False)
+
+    def pick(evt: gr.SelectData) -> str:
+        return str(evt.value)
+    option_event = parts.chatbot.option_select(pick, None, picked, api_visibility="private").then(
+        turns.turn, [picked, parts.chatbot, learner], outputs, api_visibility="private")
+    events = [parts.box.submit(turns.turn, [parts.box, parts.chatbot, learner], outputs, api_visibility="private"),
+              parts.send.click(turns.turn, [parts.box, parts.chatbot, learner], outputs, api_visibility="private")]
+    parts.upload.upload(lambda b, f: attach_upload(b, f, tutor.registry.tools), [parts.box, parts.upload],
+                        parts.box, api_visibility="private")
+    parts.halt.click(turns.stop, [learner], None, cancels=events + palette_events + [option_event],
+                     api_visibility="private")
+
+
+def _allow_origins(fastapi_app: Any, origins: list[str]) -> None:
+    """CORS allowlist: only these origins get Access-Control-Allow-Origin (never an echo of any
+    origin). When the site configures CORS itself, Gradio defers to it and so do we."""
+    from starlette.middleware.cors import CORSMiddleware
+    if any(m.cls is CORSMiddleware for m in getattr(fastapi_app, "user_middleware", [])):
+        return
+    fastapi_app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_credentials=True,
+                               allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
+
+
+def mount(fastapi_app: Any, path: str = "/tutor", tutor: Tutor | None = None, *, mcp: bool = False,
+          learner_from: Callable[[Any], str | None] | None = None) -> Any:
+    """Mount the tutor inside a FastAPI app (a course site) under `path`, with the safe defaults.
+
+    Behind a reverse proxy that strips a prefix (https://school.example/course/ -> the site's /),
+    run the site with the ASGI root path (`uvicorn --root-path /course`, `tutor serve --root-path`):
+    the page then builds its URLs as /course/tutor/... . (Gradio's own root_path argument expects
+    the prefix inside the request path, so it is not used.)
+    learner_from: a function request -> learner id (or None to refuse) for a course login;
+    by default, a signed X-Tutor-Learner header/cookie when TUTOR_LEARNER_SECRET is set."""
+    tutor = tutor or Tutor()
+    s = tutor.settings
+    if learner_from is None and s.learner_secret is not None:
+        learner_from = signed_learner(s.learner_secret.get_secret_value())
+    _allow_origins(fastapi_app, s.cors_origins)
+    figure_dir = s.home / "figures"
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    blocks = build_app(tutor).queue(default_concurrency_limit=8)
+    return gr.mount_gradio_app(
+        fastapi_app, blocks, path=path, auth_dependency=learner_from,
+        max_file_size=int(s.max_upload_mb * 2**20), allowed_paths=[str(figure_dir)],
+        enable_monitoring=False, mcp_server=mcp, show_error=True, ssr_mode=False,
+        footer_links=["api"], run_history=False, css=CSS, js=JS)
+
+
+def server_app(tutor: Tutor | None = None, *, mcp: bool = False) -> Any:
+    """The whole site `tutor serve` runs: the tutor at "/" with the safe defaults."""
+    from fastapi import FastAPI
+    site = FastAPI(title="tutor", docs_url=None, redoc_url=None, openapi_url=None)
+    return mount(site, "/", tutor, mcp=mcp)

@@ -1,0 +1,92 @@
+"""The page's chat events: one learner's turn (limits, Stop, history kept across reloads), the
+chat API for clients, and restoring a conversation on page load."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterator
+
+import gradio as gr
+
+from .. import chat
+from ..context import Tutor
+from .learners import TurnSlots, learner_id
+from .panels import outline_panel
+from .render import escape_learner_text, normalize_history, reply_messages
+from .uploads import check_file_args
+
+
+class Turns:
+    """The event handlers of one page, sharing the tutor, the Stop flags and the turn limits."""
+
+    def __init__(self, tutor: Tutor):
+        self.tutor = tutor
+        self.figure_dir = tutor.settings.home / "figures"
+        self.cancels: dict[str, threading.Event] = {}
+        self.jobs = TurnSlots(tutor.settings.learner_concurrent_jobs)
+
+    def saved(self, learner: str) -> list:
+        return self.tutor.session(learner).state.setdefault("web", {}).setdefault("history", [])
+
+    def converse(self, message: str, history: Any, learner: str) -> Iterator[list]:
+        """One chat turn: the learner's message (escaped), then the history as each reply streams."""
+        message = message or ""
+        history = normalize_history(history)
+        history.append({"role": "user", "content": escape_learner_text(message) or "(empty)"})
+        base = len(history)
+        refused = check_file_args(message, self.tutor)
+        if refused or not self.jobs.start(learner):
+            text = refused or (f"You already have {self.jobs.limit} turns running. Wait for one to finish, "
+                               "or press Stop.")
+            yield history + [{"role": "assistant", "content": "⚠️ " + text}]
+            return
+        cancel = self.cancels[learner] = threading.Event()
+        try:
+            yield history
+            for reply in chat.respond(message, self.tutor.session(learner), cancel):
+                history = history[:base] + reply_messages(reply, self.figure_dir)
+                yield history
+        except Exception as e:  # the page must never freeze on a bug in this layer
+            history.append({"role": "assistant", "content": f"⚠️ The page could not show the reply: {e}"})
+            yield history
+        finally:
+            self.jobs.end(learner)
+            self.saved(learner)[:] = history
+
+    def turn(self, message: str, history: list, browser_id: str | None,
+             request: gr.Request = None) -> Iterator[tuple[Any, str, str, Any]]:
+        learner = learner_id(browser_id, request)
+        for h in self.converse(message, history, learner):
+            yield h, "", learner, gr.skip()
+        yield gr.skip(), "", learner, outline_panel(self.tutor, learner)
+
+    def chat_api(self, message: str, history: list | None = None, learner: str = "",
+                 request: gr.Request = None) -> tuple[list, str, str]:
+        """A chat turn for clients: history as [{"role", "content"}] where content is a string or
+        content blocks ([{"type": "text", "text": ...}]). Returns (new history with string content,
+        "" for the message box, the learner id to send next time).
+
+        Args:
+            message: what a learner would type, e.g. /count The cat sat on the mat
+            history: the conversation so far (may be empty)
+            learner: a learner id (letters, digits, - and _) to keep state between calls; empty for a new one
+        """
+        who = learner_id(learner or None, request)
+        out: list = []
+        for out in self.converse(message, history, who):
+            pass
+        return out, "", who
+
+    def stop(self, browser_id: str | None, request: gr.Request = None) -> None:
+        learner = learner_id(browser_id, request)
+        if learner in self.cancels:
+            self.cancels[learner].set()
+
+    def restore(self, browser_id: str | None, request: gr.Request = None) -> tuple[Any, Any, str]:
+        """On page load: this learner's conversation and outline, kept across reloads. A new
+        browser gets its id from its first turn; nothing is overwritten if that turn came first."""
+        if not browser_id and not getattr(request, "username", None):
+            return gr.skip(), gr.skip(), outline_panel(self.tutor, None)
+        learner = learner_id(browser_id, request)
+        history = list(self.saved(learner))
+        return (history if history else gr.skip()), learner, outline_panel(self.tutor, learner)
