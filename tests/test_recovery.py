@@ -1,0 +1,132 @@
+"""A crash loses nothing that was saved (#15 problem 8): a real `kill -9` of a process running a
+fine-tune on a tiny random GPT-2, then a restart that lists the job as interrupted and resumes it
+from its last checkpoint; a kill during a save leaves no `.tmp-*` folder after the next start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from test_finetune import TEXT, ask, make_tutor, plugin_module
+
+TESTS = Path(__file__).parent
+RUN = "--steps 24 --block-size 32 --batch-size 4 --lr 3e-3 --checkpoint-every 4"
+
+
+def _child(script: str, tmp_path: Path) -> subprocess.Popen:
+    path = tmp_path / "child.py"
+    path.write_text(textwrap.dedent(script))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, str(path)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for(check, proc: subprocess.Popen, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        if proc.poll() is not None:
+            pytest.fail(f"the child exited early ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail("the child never got there")
+
+
+def _checkpointed(db: Path):
+    if not db.is_file():
+        return None
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("SELECT id, step FROM jobs WHERE checkpoint IS NOT NULL").fetchone()
+    except sqlite3.OperationalError:  # the child is creating the table
+        return None
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()  # reaped: its pid is gone, as after a real crash
+
+
+def test_kill_9_during_a_finetune_then_resume_from_the_checkpoint(tmp_path):
+    home, notes = tmp_path / "home", tmp_path / "notes.txt"
+    notes.write_text(TEXT)
+    proc = _child(f"""
+        import torch
+        torch.set_num_threads(1)
+        from pathlib import Path
+        from test_finetune import make_tutor
+        from tutor import chat
+        tt = make_tutor(Path({str(home)!r}))
+        for reply in chat.respond("/finetune tiny-gpt2 --file {notes} {RUN}", tt.session("ada")):
+            pass
+    """, tmp_path)
+    job_id, step = _wait_for(lambda: _checkpointed(home / "jobs.sqlite3"), proc)
+    _kill(proc)
+    notes.unlink()  # the upload may be gone after a restart: the job kept its own copy
+
+    tt = make_tutor(home)  # the restart
+    listed = ask(tt, "/jobs")
+    (job,) = listed.data["jobs"]
+    assert job["id"] == job_id and job["state"] == "interrupted" and job["step"] >= step >= 4 and job["checkpoint"]
+    assert f"/finetune resume {job_id}" in listed.buttons
+    assert ask(tt, "/finetune resume finetune-99").error
+    assert ask(tt, f"/finetune resume {job_id}", learner="bob").error  # not bob's job
+
+    done = ask(tt, f"/finetune resume {job_id}")
+    assert not done.error, done.text
+    d = done.data
+    assert d["job"] == job_id and d["steps"] == 24 and len(d["train_losses"]) == 24 and d["model_id"] == "ft-ada-1"
+    assert d["val_losses"][0][0] == 0 and d["val_losses"][-1][0] == 24  # the curve from before the crash too
+    assert ask(tt, "/jobs").data["jobs"][0]["state"] == "done"
+    assert not (home / "jobs" / job_id).exists()  # the spent checkpoint is removed
+    assert not list(home.rglob(".tmp-*"))
+    with tt.session("ada").context().model("ft-ada-1"):
+        pass
+    again = make_tutor(home)  # a second restart: the job stays done, the model stays registered
+    assert ask(again, "/jobs").data["jobs"][0]["state"] == "done"
+    assert again.registry.lookup("models", "ft-ada-1") is not None
+
+
+def test_kill_9_during_the_save_leaves_no_tmp_folder_after_a_restart(tmp_path):
+    home = tmp_path / "home"
+    proc = _child(f"""
+        import time
+        from pathlib import Path
+        from tutor.plugins import _load_file, builtin_dir
+        ft = _load_file(builtin_dir("plugins") / "finetune.py", "child")
+        def slow(tmp):
+            (tmp / "model.safetensors").write_bytes(b"half a model")
+            time.sleep(600)  # killed here, mid-save
+        ft.save_atomic(Path({str(home)!r}) / "models" / "ft-ada-1", slow, {{"id": "ft-ada-1"}})
+    """, tmp_path)
+    _wait_for(lambda: list((home / "models").glob(".tmp-*/model.safetensors")) if (home / "models").is_dir() else None, proc)
+    _kill(proc)
+    assert list((home / "models").glob(".tmp-*"))  # what the crash left
+    tt = make_tutor(home)
+    assert not list((home / "models").glob(".tmp-*"))
+    assert not (home / "models" / "ft-ada-1").exists() and tt.registry.lookup("models", "ft-ada-1") is None
+
+
+def test_a_live_processs_tmp_folder_and_running_job_are_left_alone(tmp_path):
+    """Two processes may share a data dir: only a dead process's leftovers are cleaned up."""
+    from tutor.jobs import Jobs
+
+    home = tmp_path / "home"
+    ft = plugin_module()
+    live = home / "models" / f".tmp-ft-x-{os.getpid()}-abc"
+    live.mkdir(parents=True)
+    assert ft.remove_leftovers(home) == [] and live.exists()
+    jobs = Jobs(home)
+    job = jobs.submit("ada", "demo", "sleeps", lambda job: iter(time.sleep(1) or []))
+    time.sleep(0.2)
+    assert [j.status for j in Jobs(home).all() if j.id == job.id] == ["running"]  # alive: not "interrupted"
+    job.wait(5)
