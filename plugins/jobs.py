@@ -22,7 +22,7 @@ def jobs(ctx) -> Reply:
         summary = (shown.text.splitlines()[0] if shown and shown.text else "")[:160]
         rows.append([j.id, j.title, j.status, f"{progress:.0%}", f"{int(ran) // 60}:{int(ran) % 60:02d}", summary])
         facts.append({"id": j.id, "kind": j.kind, "title": j.title, "state": j.status, "status": j.status,
-                      "step": j.step, "checkpoint": j.checkpoint is not None, "progress": progress,
+                      "step": j.step, "checkpoint": j.checkpoint is not None, "checkpoint_step": j.checkpoint_step, "progress": progress,
                       "result": j.result.data if j.result else None})
     active = [j for j in mine if j.active]
     stopped = [j for j in mine if j.status == "interrupted"]

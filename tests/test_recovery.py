@@ -77,6 +77,7 @@ def test_kill_9_during_a_finetune_then_resume_from_the_checkpoint(tmp_path):
     listed = ask(tt, "/jobs")
     (job,) = listed.data["jobs"]
     assert job["id"] == job_id and job["state"] == "interrupted" and job["step"] >= step >= 4 and job["checkpoint"]
+    assert job["checkpoint_step"] % 4 == 0 and 4 <= job["checkpoint_step"] <= job["step"]
     assert f"/finetune resume {job_id}" in listed.buttons
     assert ask(tt, "/finetune resume finetune-99").error
     assert ask(tt, f"/finetune resume {job_id}", learner="bob").error  # not bob's job
@@ -130,3 +131,33 @@ def test_a_live_processs_tmp_folder_and_running_job_are_left_alone(tmp_path):
     time.sleep(0.2)
     assert [j.status for j in Jobs(home).all() if j.id == job.id] == ["running"]  # alive: not "interrupted"
     job.wait(5)
+
+
+def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one():
+    """Weights, optimizer, scheduler and RNG from step 4 continue to the same losses (dropout on)."""
+    import torch
+
+    from test_finetune import tiny_gpt2
+
+    ft = plugin_module()
+    blocks = torch.randint(0, 257, (12, 16))
+    plan = ft.Plan(steps=10, lr=3e-3, batch_size=4, grad_accum=2, block_size=16, seed=0)
+    torch.manual_seed(123)
+    whole = [i.loss for i in ft.fit(tiny_gpt2(seed=1), blocks, plan, "cpu")]
+
+    torch.manual_seed(123)
+    first = tiny_gpt2(seed=1)
+    run = ft.fit(first, blocks, plan, "cpu")
+    head = [next(run) for _ in range(4)]
+    saved = {"step": 4, "tokens": head[-1].tokens, "seconds": head[-1].seconds, **head[-1].state()}
+    weights = {n: p.detach().clone() for n, p in first.named_parameters()}
+    rng = torch.get_rng_state()
+    run.close()  # the process died here
+
+    torch.manual_seed(999)  # a new process: another RNG state, a freshly built model
+    second = tiny_gpt2(seed=2)
+    second.load_state_dict(weights, strict=False)
+    torch.set_rng_state(rng)
+    tail = [i.loss for i in ft.fit(second, blocks, plan, "cpu", resume=saved)]
+    assert len(tail) == 6
+    assert [i.loss for i in head] + tail == pytest.approx(whole, rel=1e-5)

@@ -44,6 +44,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)  # what the tool needs to run it again (JSON)
     step: int = 0  # how far it got (the tool's unit, e.g. optimizer steps)
     checkpoint: str | None = None  # where the tool saved its last checkpoint, if it did
+    checkpoint_step: int = 0  # the step that checkpoint holds: a resume starts there
     latest: Reply | None = None  # the newest progress reply
     result: Reply | None = None  # the final reply, once finished
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -62,7 +63,7 @@ class Job:
         """The tool reached `step` (and saved a checkpoint there): stored, so a crash keeps it."""
         self.step = step
         if checkpoint is not None:
-            self.checkpoint = checkpoint
+            self.checkpoint, self.checkpoint_step = checkpoint, step
         if self._store is not None:
             self._store.save(self)
 
@@ -111,7 +112,7 @@ class JobStore:
     job whose process is gone was interrupted."""
 
     COLUMNS = ("id", "owner", "kind", "title", "seq", "status", "params", "step", "checkpoint",
-               "created", "started", "finished", "pid", "result")
+               "checkpoint_step", "created", "started", "finished", "pid", "result")
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -119,7 +120,7 @@ class JobStore:
         self._local = threading.local()  # sqlite3 connections are per thread
         with self._conn() as db:
             db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, owner TEXT, kind TEXT, title TEXT, "
-                       "seq INTEGER UNIQUE, status TEXT, params TEXT, step INTEGER, checkpoint TEXT, created REAL, "
+                       "seq INTEGER UNIQUE, status TEXT, params TEXT, step INTEGER, checkpoint TEXT, checkpoint_step INTEGER, created REAL, "
                        "started REAL, finished REAL, pid INTEGER, result TEXT)")
 
     def _conn(self) -> sqlite3.Connection:
@@ -142,7 +143,7 @@ class JobStore:
         result = None if job.result is None else json.dumps(
             {"text": job.result.text, "data": job.result.data, "error": job.result.error}, default=str)
         row = (job.id, job.owner, job.kind, job.title, job.seq, job.status, json.dumps(job.params, default=str),
-               job.step, job.checkpoint, job.created, job.started, job.finished, os.getpid(), result)
+               job.step, job.checkpoint, job.checkpoint_step, job.created, job.started, job.finished, os.getpid(), result)
         with self._conn() as db:
             db.execute(f"INSERT OR REPLACE INTO jobs ({', '.join(self.COLUMNS)}) VALUES "
                        f"({', '.join('?' * len(self.COLUMNS))})", row)
@@ -156,6 +157,7 @@ class JobStore:
             r = dict(zip(self.COLUMNS, row))
             job = Job(r["id"], r["owner"], r["kind"], r["title"], seq=r["seq"], status=r["status"],
                       params=json.loads(r["params"] or "{}"), step=r["step"] or 0, checkpoint=r["checkpoint"],
+                      checkpoint_step=r["checkpoint_step"] or 0,
                       created=r["created"] or 0.0, started=r["started"], finished=r["finished"])
             if r["result"]:
                 res = json.loads(r["result"])
@@ -163,9 +165,12 @@ class JobStore:
             job._store = self
             if job.active and not _alive(r["pid"]):
                 job.status = "interrupted"
-                job.result = Reply(text=f"Job {job.id} was interrupted at step {job.step} (the tutor stopped). "
-                                        f"Resume it: `/{job.kind} resume {job.id}`.", error=True,
-                                   data={"job": job.id, "status": "interrupted", "step": job.step})
+                saved = (f"its last checkpoint holds step {job.checkpoint_step}" if job.checkpoint
+                         else "it had saved no checkpoint yet, so it starts again")
+                job.result = Reply(text=f"Job {job.id} was interrupted at step {job.step} (the tutor stopped); "
+                                        f"{saved}. Resume it: `/{job.kind} resume {job.id}`.", error=True,
+                                   data={"job": job.id, "status": "interrupted", "step": job.step,
+                                         "checkpoint_step": job.checkpoint_step})
                 self.save(job)  # now ours: a later restart finds it interrupted, not running
             jobs.append(job)
         return jobs
