@@ -764,10 +764,14 @@ def _work(ctx, req: Request) -> Callable:
     origin = ctx.cancel
 
     def work(job) -> Iterator[Reply]:
-        copy_ = job_dir(ctx.settings.home, job.id) / "text.txt"
-        if not copy_.is_file():
-            write_atomic(copy_, req.text.encode("utf-8", "surrogatepass"))
-        return run_job(ctx, job, req, lambda: job.cancel.is_set() or origin.is_set())
+        folder = job_dir(ctx.settings.home, job.id)
+        if not (folder / "text.txt").is_file():
+            write_atomic(folder / "text.txt", req.text.encode("utf-8", "surrogatepass"))
+        try:
+            yield from run_job(ctx, job, req, lambda: job.cancel.is_set() or origin.is_set())
+        except Exception:  # a failed job is not resumed (only a crash interrupts one): keep no copy
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
     return work
 
 
@@ -778,7 +782,7 @@ def _resume(ctx, job_id: str | None, mine: list):
     job = next((j for j in mine if j.id == job_id), None)
     if job is None:
         raise ToolError(f"You have no fine-tune job {job_id!r}; `/jobs` lists yours.")
-    if job.status not in ("interrupted", "failed"):
+    if job.status != "interrupted":
         raise ToolError(f"{job.id} is {job.status}; only an interrupted job can be resumed.")
     if any(j.active for j in mine):
         raise ToolError("One of your fine-tunes is still running; wait for it or `/finetune cancel` it first.")

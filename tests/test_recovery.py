@@ -161,3 +161,14 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one():
     tail = [i.loss for i in ft.fit(second, blocks, plan, "cpu", resume=saved)]
     assert len(tail) == 6
     assert [i.loss for i in head] + tail == pytest.approx(whole, rel=1e-5)
+
+
+def test_a_failed_job_keeps_no_copy_and_is_not_resumed(tmp_path):
+    home, notes = tmp_path / "home", tmp_path / "notes.txt"
+    notes.write_text(TEXT)
+    tt = make_tutor(home)
+    r = ask(tt, f"/finetune tiny-gpt2 --file {notes} --block-size 256")  # longer than the model's context
+    assert r.error and "context" in r.text
+    assert not (home / "jobs").is_dir() or not list((home / "jobs").iterdir())
+    (job,) = tt.jobs.of("ada")
+    assert "only an interrupted job" in ask(tt, f"/finetune resume {job.id}").text
