@@ -10,6 +10,9 @@ The steps, in the order a job runs them:
 The training runs as a background job (tutor/jobs.py): reloading the page does not stop it;
 `/finetune status` follows it again, `/finetune cancel` (or Stop) ends it within one step and
 still saves what was learned so far. Saved models are found again when the tutor restarts.
+Every `--checkpoint-every` steps the trainable weights, optimizer, scheduler and RNG are saved
+(one file, written then renamed); after a crash, `/jobs` lists the job as interrupted and
+`/finetune resume ID` continues from that checkpoint exactly as the run would have gone on.
 """
 
 from __future__ import annotations
