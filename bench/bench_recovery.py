@@ -142,8 +142,9 @@ def during_training(args, env: dict, command: str) -> None:
     print(f"kill -9 during training (killed at step >= {at_kill[1]} of {args.steps}, checkpoint every {args.every}):")
     print(f"  restart (tutor up, /jobs lists it as {out['state']!r} at step {out['step_listed']}): {out['restart_s']:.2f} s;"
           f" then importing torch, transformers, peft: {out['imports_s']:.2f} s")
-    print(f"  /finetune resume -> first new step: {out['resume_to_step_s']:.2f} s; a fresh job -> first step: "
-          f"{fresh:.2f} s; ratio resume / fresh {out['resume_to_step_s'] / fresh:.2f}")
+    print(f"  /finetune resume -> first new step: {out['resume_to_step_s']:.2f} s (the restarted process's first "
+          f"model use); a fresh job afterwards (warm process) -> first step: {fresh:.2f} s; "
+          f"ratio resume / fresh {out['resume_to_step_s'] / fresh:.2f}")
     print(f"  lost: about {lost} steps (trained after the last checkpoint, at step {out['checkpoint_step']}); "
           f"finished with {out['final'].data.get('steps')} steps, error={out['final'].error}")
 
