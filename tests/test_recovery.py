@@ -172,3 +172,20 @@ def test_a_failed_job_keeps_no_copy_and_is_not_resumed(tmp_path):
     assert not (home / "jobs").is_dir() or not list((home / "jobs").iterdir())
     (job,) = tt.jobs.of("ada")
     assert "only an interrupted job" in ask(tt, f"/finetune resume {job.id}").text
+
+
+def test_a_jobs_file_from_an_older_tutor_gains_the_new_columns(tmp_path):
+    """A data dir keeps its jobs file across upgrades: the store adds the columns it lacks."""
+    import sqlite3
+
+    from tutor.jobs import Jobs
+
+    (tmp_path / "home").mkdir()
+    with sqlite3.connect(tmp_path / "home" / "jobs.sqlite3") as conn:
+        conn.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, owner TEXT, kind TEXT, title TEXT, seq INTEGER UNIQUE, "
+                     "status TEXT, params TEXT, step INTEGER, checkpoint TEXT, created REAL, started REAL, "
+                     "finished REAL, pid INTEGER, result TEXT)")
+        conn.execute("INSERT INTO jobs VALUES ('finetune-1', 'ada', 'finetune', 't', 1, 'running', '{}', 7, "
+                     "'/x/checkpoint.pt', 0, 0, NULL, 999999999, NULL)")
+    (job,) = Jobs(tmp_path / "home").all()
+    assert job.id == "finetune-1" and job.status == "interrupted" and job.step == 7 and job.checkpoint_step == 0

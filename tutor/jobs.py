@@ -111,17 +111,21 @@ class JobStore:
     old row or the new one). The `pid` column says which process runs a job: a queued or running
     job whose process is gone was interrupted."""
 
-    COLUMNS = ("id", "owner", "kind", "title", "seq", "status", "params", "step", "checkpoint",
-               "checkpoint_step", "created", "started", "finished", "pid", "result")
+    TYPES = {"owner": "TEXT", "kind": "TEXT", "title": "TEXT", "status": "TEXT", "params": "TEXT", "step": "INTEGER",
+             "checkpoint": "TEXT", "checkpoint_step": "INTEGER", "created": "REAL", "started": "REAL",
+             "finished": "REAL", "pid": "INTEGER", "result": "TEXT"}
+    COLUMNS = ("id", "seq", *TYPES)
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()  # sqlite3 connections are per thread
         with self._conn() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, owner TEXT, kind TEXT, title TEXT, "
-                       "seq INTEGER UNIQUE, status TEXT, params TEXT, step INTEGER, checkpoint TEXT, checkpoint_step INTEGER, created REAL, "
-                       "started REAL, finished REAL, pid INTEGER, result TEXT)")
+            db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, seq INTEGER UNIQUE)")
+            have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in self.TYPES.items():  # a file from an older tutor gains the new columns
+                if name not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -142,7 +146,7 @@ class JobStore:
     def save(self, job: Job) -> None:
         result = None if job.result is None else json.dumps(
             {"text": job.result.text, "data": job.result.data, "error": job.result.error}, default=str)
-        row = (job.id, job.owner, job.kind, job.title, job.seq, job.status, json.dumps(job.params, default=str),
+        row = (job.id, job.seq, job.owner, job.kind, job.title, job.status, json.dumps(job.params, default=str),
                job.step, job.checkpoint, job.checkpoint_step, job.created, job.started, job.finished, os.getpid(), result)
         with self._conn() as db:
             db.execute(f"INSERT OR REPLACE INTO jobs ({', '.join(self.COLUMNS)}) VALUES "
@@ -199,9 +203,21 @@ class Jobs:
         self._lock = threading.Lock()
         self._slots: dict[str, threading.Condition] = {}
         self._ids = itertools.count(1)
-        self.store = JobStore(Path(home) / "jobs.sqlite3") if home is not None else None
-        for job in self.store.past() if self.store else []:
-            self._jobs[job.id] = job
+        self._home, self._store, self._opened = home, None, home is None
+
+    @property
+    def store(self) -> JobStore | None:
+        """The jobs file, opened on first use (a process that runs no job writes nothing); the
+        jobs of earlier runs join this process's list then."""
+        if not self._opened:
+            store = JobStore(Path(self._home) / "jobs.sqlite3")
+            past = store.past()
+            with self._lock:
+                if not self._opened:
+                    for job in past:
+                        self._jobs.setdefault(job.id, job)
+                    self._store, self._opened = store, True
+        return self._store
 
     def submit(self, owner: str, kind: str, title: str, work: Callable[[Job], Iterator[Reply]],
                limit: int = 1, params: dict[str, Any] | None = None) -> Job:
@@ -278,10 +294,12 @@ class Jobs:
             slot.notify_all()
 
     def get(self, job_id: str) -> Job | None:
+        self.store  # noqa: B018  (opens the file: jobs of earlier runs count too)
         with self._lock:
             return self._jobs.get(job_id)
 
     def all(self) -> list[Job]:
+        self.store  # noqa: B018
         with self._lock:
             return sorted(self._jobs.values(), key=lambda j: j.seq)
 
