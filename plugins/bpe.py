@@ -35,6 +35,7 @@ from typing import Annotated, Iterable, Literal, Mapping, Sequence
 import regex
 
 from tutor import Arg, File, Reply, Table, Text, ToolError, hookimpl
+from tutor.tools import valid_unicode
 from tutor.tokenizers import save_tokenizer
 
 # ---- 1. pre-tokenization -------------------------------------------------------------------
@@ -529,6 +530,7 @@ def bpe(ctx,
     data.merges holds token strings as a tokenizer.json does (byte level: a space is 'Ġ').
     """
     state = ctx.state("bpe")
+    text = valid_unicode(text)
     source = _source(ctx, text if action in ("train", "step") else "", file, corpus)
     if action == "train":
         return _train(ctx, state, source, merges, vocab_size, level, pretokenize)

@@ -10,6 +10,9 @@ The steps, in the order a job runs them:
 The training runs as a background job (tutor/jobs.py): reloading the page does not stop it;
 `/finetune status` follows it again, `/finetune cancel` (or Stop) ends it within one step and
 still saves what was learned so far. Saved models are found again when the tutor restarts.
+Every `--checkpoint-every` steps the trainable weights, optimizer, scheduler and RNG are saved
+(one file, written then renamed); after a crash, `/jobs` lists the job as interrupted and
+`/finetune resume ID` continues from that checkpoint exactly as the run would have gone on.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import errno
 import json
+import logging
 import math
 import os
 import re
@@ -39,6 +43,7 @@ FIXED_PROMPT = "Once upon a time"
 SCRATCH_SMALL = "gpt2-small-config"  # --from-scratch with no model: a small GPT-2, random init
 LORA_RANK, LORA_ALPHA = 8, 16
 DEFAULT_LR = {"lora": 1e-3, "full": 5e-5, "scratch": 1e-3}
+log = logging.getLogger("tutor.finetune")
 
 
 # ---- reading the learner's file -------------------------------------------------------------
@@ -91,6 +96,7 @@ class StepInfo:
     loss: float  # mean over the micro-batches of this step
     tokens: int  # tokens trained on so far
     seconds: float  # time spent in training steps so far
+    state: Callable[[], dict] = dict  # the optimizer's and scheduler's state now (for a checkpoint)
 
 
 def autocast(device: str):
@@ -102,10 +108,13 @@ def autocast(device: str):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else contextlib.nullcontext()
 
 
-def fit(model, train_blocks, plan: Plan, device: str, stop: Callable[[], bool] = lambda: False) -> Iterator[StepInfo]:
+def fit(model, train_blocks, plan: Plan, device: str, stop: Callable[[], bool] = lambda: False,
+        resume: dict | None = None) -> Iterator[StepInfo]:
     """AdamW on the model's own loss; yields after every optimizer step. Linear LR decay and
     gradient clipping at 1.0, as transformers.Trainer does by default. `stop()` is checked before
-    every micro-batch, so a cancel ends the run within one step."""
+    every micro-batch, so a cancel ends the run within one step. `resume` (a checkpoint's step,
+    tokens, seconds and the `state()` of a StepInfo) continues where that run stopped: the batch
+    order comes from the seed, so step k trains on the same blocks either way."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -117,8 +126,13 @@ def fit(model, train_blocks, plan: Plan, device: str, stop: Callable[[], bool] =
     sched = get_linear_schedule_with_warmup(opt, 0, plan.steps)
     batches = batch_order(len(train_blocks), plan.batch_size, plan.steps * plan.grad_accum, plan.seed)
     model.train()  # dropout on while training
-    tokens, seconds = 0, 0.0
-    for step in range(plan.steps):
+    tokens, seconds, first = 0, 0.0, 0
+    if resume:
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        tokens, seconds, first = resume["tokens"], resume["seconds"], resume["step"]
+    state = lambda: {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+    for step in range(first, plan.steps):
         start, total = time.perf_counter(), 0.0  # total: a tensor until the step ends (one sync per step)
         for micro in range(plan.grad_accum):
             if stop():
@@ -136,7 +150,7 @@ def fit(model, train_blocks, plan: Plan, device: str, stop: Callable[[], bool] =
         opt.zero_grad(set_to_none=True)
         mean = total.item() / plan.grad_accum
         seconds += time.perf_counter() - start
-        yield StepInfo(step + 1, mean, tokens, seconds)
+        yield StepInfo(step + 1, mean, tokens, seconds, state)
 
 
 def held_out_loss(model, blocks, device: str, batch: int = 4) -> float:
@@ -230,7 +244,8 @@ def save_atomic(folder: Path, write: Callable[[Path], None], manifest: dict) -> 
     """Write into a temporary folder beside `folder`, then rename it into place: a crash or a full
     disk at any moment leaves no `folder` (or the previous one), never a half-written one."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".tmp-{folder.name}-"))
+    # the pid in the name: a start-up finds what a killed process left (remove_leftovers)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".tmp-{folder.name}-{os.getpid()}-"))
     try:
         write(tmp)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))  # last: marks it complete
@@ -257,10 +272,30 @@ def saved_models(home: Path) -> list[Path]:
     root = models_dir(home)
     if not root.is_dir():
         return []
-    for stale in root.glob(".tmp-*"):  # left by a process killed mid-save, an hour ago or more
-        if time.time() - stale.stat().st_mtime > 3600:
-            shutil.rmtree(stale, ignore_errors=True)
     return sorted(p for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file())
+
+
+def remove_leftovers(home: Path) -> list[Path]:
+    """Remove the `.tmp-*` folders and files that a process killed mid-save left in the models
+    and jobs folders: those of a process that is gone (the pid in the name), or an hour old."""
+    gone = []
+    for root in (models_dir(home), Path(home) / "jobs"):
+        for stale in root.glob("**/.tmp-*") if root.is_dir() else ():
+            pid = re.search(r"-(\d+)(?:-[A-Za-z0-9_]+)?$", stale.name)
+            if (pid and not _alive(int(pid.group(1)))) or time.time() - stale.stat().st_mtime > 3600:
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+                gone.append(stale)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def new_model_id(learner: str, taken: Callable[[str], bool]) -> str:
@@ -286,6 +321,7 @@ class Request:
     from_scratch: bool
     plan: Plan
     notes: list[str] = field(default_factory=list)
+    checkpoint_every: int = 10  # optimizer steps between checkpoints
 
 
 def _clock(seconds: float) -> str:
@@ -337,18 +373,45 @@ def _load(ctx, req: Request):
         return model.float(), lm.tokenizer, lm.spec.id, label, lm.spec.licence
 
 
-def run_job(ctx, job, req: Request, stop: Callable[[], bool]) -> Iterator[Reply]:
-    """The background work: yields progress replies, then the final one."""
-    import torch
+@dataclass
+class Setup:
+    """The model made ready to train and the data cut for it (the same again on resume)."""
 
+    model: Any
+    tok: Any
+    base_id: str
+    base_label: str
+    licence: str
+    device: str
+    train_blocks: Any
+    val_blocks: Any
+    total_params: int
+    trainable: int
+    before: dict  # full fine-tuning: the weights before, for the update norms
+    prompts: list[str]
+
+
+@dataclass
+class Measured:
+    """What the training loop has measured so far; saved in every checkpoint."""
+
+    val_before: float
+    gen_before: list[str]
+    train_losses: list[float] = field(default_factory=list)
+    val_curve: list[tuple[int, float]] = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+    stopped: str | None = None
+    last: StepInfo | None = None
+
+
+def _prepare(ctx, req: Request) -> Setup:
+    """Load a private copy of the model, cut the text into blocks, add LoRA adapters if asked."""
     from tutor.models import pick_device
 
-    s, plan, t0 = ctx.settings, req.plan, time.time()
-    say = lambda text, p=0.0: Reply(text=f"**/finetune** ({job.id}): {text}", done=False, progress=p,
-                                    data={"job": job.id, "phase": text})
-    yield say("loading the model…")
+    plan = req.plan
     model, tok, base_id, base_label, licence = _load(ctx, req)
-    device = pick_device(s.device)
+    device = pick_device(ctx.settings.device)
     model.to(device)
     limit = context_limit(model.config)
     if limit and plan.block_size > limit:
@@ -372,89 +435,180 @@ def run_job(ctx, job, req: Request, stop: Callable[[], bool]) -> Iterator[Reply]
         before = {n: p.detach().float().cpu().clone() for n, p in model.named_parameters()}
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     prompts = [tok.decode(val_blocks[0][:8].tolist()), FIXED_PROMPT]
-    yield say("measuring held-out loss and generating before training…", 0.0)
-    val_before = held_out_loss(model, val_blocks, device)
-    gen_before = generate(model, tok, prompts, device)
-    train_losses: list[float] = []
-    val_curve = [(0, val_before)]
-    every = max(1, plan.steps // 5)
-    stopped, last_shown, info = None, 0.0, None
-    budget = s.finetune_max_minutes * 60
+    return Setup(model, tok, base_id, base_label, licence, device, train_blocks, val_blocks, total_params,
+                 trainable, before, prompts)
+
+
+# ---- checkpoints: a crash loses at most CHECKPOINT_EVERY steps ----------------------------------
+
+def job_dir(home: Path, job_id: str) -> Path:
+    """Where a job keeps its copy of the text and its checkpoint (removed when it finishes)."""
+    return Path(home) / "jobs" / job_id
+
+
+def save_checkpoint(path: Path, setup: Setup, progress: Measured, info: StepInfo) -> None:
+    """The trainable weights, optimizer, scheduler, RNG and measures so far, as one file written
+    beside `path` and renamed over it: a kill at any moment leaves the previous checkpoint whole."""
+    import torch
+
+    state = {"step": info.step, "tokens": info.tokens, "seconds": info.seconds, **info.state(),
+             "weights": {n: p.detach().cpu() for n, p in setup.model.named_parameters() if p.requires_grad},
+             "rng": torch.get_rng_state(), "progress": {k: v for k, v in asdict(progress).items() if k != "last"}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, setup: Setup) -> tuple[dict, Measured]:
+    """Put a checkpoint's weights into the freshly prepared model: (the loop's resume state, progress)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing, unexpected = setup.model.load_state_dict(state.pop("weights"), strict=False)
+    if unexpected:
+        raise ToolError(f"The checkpoint {path} does not fit this model ({len(unexpected)} unknown weights); "
+                        "start a new /finetune instead.")
+    torch.set_rng_state(state.pop("rng"))
+    saved = state.pop("progress")
+    progress = Measured(**{**saved, "val_curve": [tuple(v) for v in saved["val_curve"]]})
+    return state, progress
+
+
+def _measure_before(setup: Setup) -> Measured:
+    val_before = held_out_loss(setup.model, setup.val_blocks, setup.device)
+    gen_before = generate(setup.model, setup.tok, setup.prompts, setup.device)
+    return Measured(val_before, gen_before, val_curve=[(0, val_before)])
+
+
+def _train(ctx, job, req: Request, setup: Setup, progress: Measured, resume: dict | None,
+           stop: Callable[[], bool], say: Callable[..., Reply], t0: float) -> Iterator[Reply]:
+    """The loop with its live loss curve; a checkpoint every `checkpoint_every` steps."""
+    s, plan = ctx.settings, req.plan
+    every, ckpt = max(1, plan.steps // 5), job_dir(s.home, job.id) / "checkpoint.pt"
+    last_shown, budget = 0.0, s.finetune_max_minutes * 60
 
     def halt() -> bool:
-        nonlocal stopped
         if stop():
-            stopped = "cancelled"
+            progress.stopped = "cancelled"
         elif time.time() - t0 > budget:
-            stopped = f"time limit ({s.finetune_max_minutes:g} min, TUTOR_FINETUNE_MAX_MINUTES)"
-        return stopped is not None
+            progress.stopped = f"time limit ({s.finetune_max_minutes:g} min, TUTOR_FINETUNE_MAX_MINUTES)"
+        return progress.stopped is not None
 
-    for info in fit(model, train_blocks, plan, device, halt):
-        train_losses.append(info.loss)
+    for info in fit(setup.model, setup.train_blocks, plan, setup.device, halt, resume):
+        progress.last = info
+        progress.train_losses.append(info.loss)
         if info.step % every == 0 or info.step == plan.steps:
-            val_curve.append((info.step, held_out_loss(model, val_blocks, device)))
+            progress.val_curve.append((info.step, held_out_loss(setup.model, setup.val_blocks, setup.device)))
+        if info.step % req.checkpoint_every == 0 and info.step < plan.steps:
+            save_checkpoint(ckpt, setup, progress, info)
+            job.progressed(info.step, str(ckpt))
         now = time.time()
         if now - last_shown > 1.5 or info.step == plan.steps:  # a figure per step would slow training
             last_shown = now
-            rate = info.seconds / info.step
-            left = rate * (plan.steps - info.step)
-            text = (f"step {info.step}/{plan.steps} · elapsed {_clock(now - t0)} · about {_clock(left)} left · "
-                    f"training loss {info.loss:.3f} · held-out {val_curve[-1][1]:.3f} (step {val_curve[-1][0]}) · "
-                    f"{info.tokens / info.seconds:,.0f} tokens/s")
-            reply = say(text, info.step / plan.steps)
-            reply.figure = loss_figure(train_losses, val_curve, plan.steps)
-            reply.data.update(step=info.step, steps=plan.steps, train_losses=list(train_losses),
-                              val_losses=list(val_curve), elapsed_s=now - t0, remaining_s=left,
-                              tokens_per_s=info.tokens / info.seconds)
-            reply.buttons = ["/finetune cancel"]
-            yield reply
-    done_steps = len(train_losses)
-    yield say(f"{'stopped (' + stopped + ')' if stopped else 'trained'}; measuring after and saving…",
-              done_steps / plan.steps)
-    val_after = held_out_loss(model, val_blocks, device) if done_steps else val_before
-    if not val_curve or val_curve[-1][0] != done_steps:
-        val_curve.append((done_steps, val_after))
-    gen_after = generate(model, tok, prompts, device)
+            job.progressed(info.step)
+            yield _step_reply(info, progress, plan, now - t0, say)
+
+
+def _step_reply(info: StepInfo, progress: Measured, plan: Plan, elapsed: float, say) -> Reply:
+    rate = info.seconds / info.step
+    left = rate * (plan.steps - info.step)
+    val_step, val = progress.val_curve[-1]
+    text = (f"step {info.step}/{plan.steps} · elapsed {_clock(elapsed)} · about {_clock(left)} left · "
+            f"training loss {info.loss:.3f} · held-out {val:.3f} (step {val_step}) · "
+            f"{info.tokens / info.seconds:,.0f} tokens/s")
+    reply = say(text, info.step / plan.steps)
+    reply.figure = loss_figure(progress.train_losses, progress.val_curve, plan.steps)
+    reply.data.update(step=info.step, steps=plan.steps, train_losses=list(progress.train_losses),
+                      val_losses=list(progress.val_curve), elapsed_s=elapsed, remaining_s=left,
+                      tokens_per_s=info.tokens / info.seconds)
+    reply.buttons = ["/finetune cancel"]
+    return reply
+
+
+def run_job(ctx, job, req: Request, stop: Callable[[], bool]) -> Iterator[Reply]:
+    """The background work: yields progress replies, then the final one. A job with a
+    checkpoint (resumed after a crash) starts from it instead of from step 0."""
+    t0 = time.time()
+    say = lambda text, p=0.0: Reply(text=f"**/finetune** ({job.id}): {text}", done=False, progress=p,
+                                    data={"job": job.id, "phase": text})
+    yield say("loading the model…")
+    setup = _prepare(ctx, req)
+    resume = None
+    if job.checkpoint and Path(job.checkpoint).is_file():
+        resume, progress = load_checkpoint(Path(job.checkpoint), setup)
+        yield say(f"resuming from the checkpoint at step {resume['step']}…", resume["step"] / req.plan.steps)
+    else:
+        yield say("measuring held-out loss and generating before training…", 0.0)
+        progress = _measure_before(setup)
+    yield from _train(ctx, job, req, setup, progress, resume, stop, say, t0)
+    done_steps = len(progress.train_losses)
+    yield say(f"{'stopped (' + progress.stopped + ')' if progress.stopped else 'trained'}; measuring after "
+              "and saving…", done_steps / req.plan.steps)
+    reply = _save_result(ctx, job, req, setup, progress)
+    shutil.rmtree(job_dir(ctx.settings.home, job.id), ignore_errors=True)  # the checkpoint is spent
+    yield reply
+
+
+def _save_result(ctx, job, req: Request, setup: Setup, progress: Measured) -> Reply:
+    """Measure after, see what changed, save the model atomically and register it."""
+    s, model, p = ctx.settings, setup.model, progress
+    done_steps = len(p.train_losses)
+    val_after = held_out_loss(model, setup.val_blocks, setup.device) if done_steps else p.val_before
+    if not p.val_curve or p.val_curve[-1][0] != done_steps:
+        p.val_curve.append((done_steps, val_after))
+    gen_after = generate(model, setup.tok, setup.prompts, setup.device)
     if req.method == "lora":
         changes = lora_updates(model)
         model = model.merge_and_unload()  # a plain model again: /generate and /inspect need no peft
     else:
-        changes = update_norms(before, model)
-        del before
-
+        changes = update_norms(setup.before, model)
+    info = p.last
     model_id = new_model_id(req.learner, lambda i: ctx.tutor.registry.lookup("models", i) is not None
                             or (models_dir(s.home) / i).exists())
     data = {"model_id": model_id, "method": "full" if req.method == "full" else "lora", "steps": done_steps,
-            "train_losses": train_losses, "val_loss_before": val_before, "val_loss_after": val_after,
-            "perplexity_before": math.exp(val_before), "perplexity_after": math.exp(val_after),
-            "val_losses": val_curve, "base_model": base_id, "from_scratch": req.from_scratch,
-            "stopped": stopped, "job": job.id, "trainable_parameters": trainable, "parameters": total_params,
-            "tokens_per_s": info.tokens / info.seconds if info else 0.0, "device": device,
-            "generations": [{"prompt": p, "before": b, "after": a} for p, b, a in zip(prompts, gen_before, gen_after)],
-            "hyperparameters": asdict(plan), "notes": req.notes}
-    label = (f"{base_label.split(' (')[0]} fine-tuned on {Path(req.file).name} ({req.method}, {done_steps} steps)"
-             if not req.from_scratch else f"{base_label}: {done_steps} steps on {Path(req.file).name}")
+            "train_losses": p.train_losses, "val_loss_before": p.val_before, "val_loss_after": val_after,
+            "perplexity_before": math.exp(p.val_before), "perplexity_after": math.exp(val_after),
+            "val_losses": p.val_curve, "base_model": setup.base_id, "from_scratch": req.from_scratch,
+            "stopped": p.stopped, "job": job.id, "trainable_parameters": setup.trainable,
+            "parameters": setup.total_params, "tokens_per_s": info.tokens / info.seconds if info else 0.0,
+            "device": setup.device, "hyperparameters": asdict(req.plan), "notes": req.notes,
+            "generations": [{"prompt": q, "before": b, "after": a}
+                            for q, b, a in zip(setup.prompts, p.gen_before, gen_after)]}
+    label = (f"{setup.base_label.split(' (')[0]} fine-tuned on {Path(req.file).name} ({req.method}, {done_steps} steps)"
+             if not req.from_scratch else f"{setup.base_label}: {done_steps} steps on {Path(req.file).name}")
     manifest = {"id": model_id, "label": label, "architecture": model.config.model_type, "owner": req.learner,
-                "shared": False, "base_model": base_id, "method": req.method, "licence": licence,
-                "parameters": total_params, "created": time.time(), "file": Path(req.file).name,
+                "shared": False, "base_model": setup.base_id, "method": req.method, "licence": setup.licence,
+                "parameters": setup.total_params, "created": time.time(), "file": Path(req.file).name,
                 "results": data, "settings": s.public()}
     folder = models_dir(s.home) / model_id
+    _save_model(folder, model, setup.tok, manifest)
+    ctx.tutor.registry.add_model(spec_from_folder(folder), plugin="finetune")
+    return final_reply(data, changes, label, setup.trainable, setup.total_params)
 
+
+def _save_model(folder: Path, model, tok, manifest: dict) -> None:
     def write(tmp: Path) -> None:
         model.to("cpu").save_pretrained(tmp)
         tok.save_pretrained(tmp)
 
     try:
         save_atomic(folder, write, manifest)
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
+    except Exception as e:
+        if disk_full(e):
             raise ToolError(f"The disk is full: the fine-tuned model could not be saved under {folder.parent}. "
                             "Nothing was half-written and your earlier models are untouched; free some space "
                             "(or delete old models there) and run /finetune again.") from None
+        if not isinstance(e, OSError):
+            raise
         raise ToolError(f"Could not save the fine-tuned model under {folder.parent}: {e}. Nothing was "
                         "half-written; your earlier models are untouched.") from None
-    ctx.tutor.registry.add_model(spec_from_folder(folder), plugin="finetune")
-    yield final_reply(data, changes, label, trainable, total_params)
+
+
+def disk_full(e: BaseException) -> bool:
+    """A full disk, however the writer reports it: OSError ENOSPC, or safetensors' SafetensorError
+    (which carries only the OS message, "No space left on device (os error 28)")."""
+    return getattr(e, "errno", None) == errno.ENOSPC or "os error 28" in str(e) or "No space left" in str(e)
 
 
 def final_reply(data: dict, changes: list[list], label: str, trainable: int, total: int) -> Reply:
@@ -483,10 +637,12 @@ def final_reply(data: dict, changes: list[list], label: str, trainable: int, tot
 
 def finetune(ctx,
              action: Annotated[str | None, Arg("status: follow your job; cancel: stop it (keeps a checkpoint); "
-                                               "share ID: let others use your model; list: your models",
-                                               choices=("status", "cancel", "share", "list"))] = None,
+                                               "share ID: let others use your model; list: your models; "
+                                               "resume JOB: continue an interrupted job from its checkpoint",
+                                               choices=("status", "cancel", "share", "list", "resume"))] = None,
              model: Annotated[str | None, Arg("causal LM to start from (default smollm2-135m)",
                                               choices="models")] = None,
+             job: Annotated[str | None, Arg("with resume: the job id, e.g. finetune-3 (see /jobs)")] = None,
              *,
              file: Annotated[File | None, Arg("your .txt or .md file")] = None,
              method: Annotated[Literal["lora", "full"] | None, Arg("lora: small adapters (fast); full: every weight")] = None,
@@ -498,6 +654,8 @@ def finetune(ctx,
              block_size: Annotated[int, Arg("tokens per training block", min=8, max=2048)] = 64,
              seed: Annotated[int, Arg("random seed (batch order, initialisation)", min=0)] = 0,
              from_scratch: Annotated[bool, Arg("random initial weights: watch a model learn from nothing")] = False,
+             checkpoint_every: Annotated[int, Arg("optimizer steps between checkpoints (a crash loses at most "
+                                                  "these)", min=1)] = 10,
              ) -> Iterator[Reply]:
     """Fine-tune a model on your own text file and watch the loss fall.
 
@@ -510,25 +668,8 @@ def finetune(ctx,
     """
     jobs, who = ctx.tutor.jobs, ctx.session.learner_id
     mine = jobs.of(who, "finetune")
-    if action == "status":
-        if not mine:
-            raise ToolError("You have no fine-tune job yet. Start one: `/finetune --file notes.txt`.")
-        yield from _follow(ctx, mine[-1])
-        return
-    if action == "cancel":
-        running = [j for j in mine if j.active]
-        if not running:
-            raise ToolError("No fine-tune job of yours is running.")
-        running[-1].cancel.set()
-        yield Reply(text=f"Stopping {running[-1].id} after the current step; the model trained so far is saved.",
-                    done=False)
-        yield from _follow(ctx, running[-1])
-        return
-    if action == "share":
-        yield _share(ctx, model)
-        return
-    if action == "list":
-        yield _list(ctx)
+    if action is not None:
+        yield from _action(ctx, action, model or job, mine)
         return
     if not file:
         raise ToolError("Give a text file to learn from: `/finetune --file notes.txt` (a .txt or .md, a few "
@@ -540,6 +681,47 @@ def finetune(ctx,
     if from_scratch and method == "lora":
         raise ToolError("LoRA adapts a pretrained model; a model from scratch has nothing to adapt. "
                         "Drop --method lora (from scratch always trains every weight).")
+    base, from_scratch = _base_model(ctx, model, from_scratch)
+    active = [j for j in mine if j.active]
+    if active:
+        raise ToolError(f"Your job {active[0].id} is still running (one fine-tune per learner at a time). "
+                        "Follow it with `/finetune status` or stop it with `/finetune cancel`.")
+    text = ctx.read_upload(file, suffixes=(".txt", ".md"))
+    method = "full" if from_scratch else (method or "lora")
+    plan = Plan(steps, lr or DEFAULT_LR["scratch" if from_scratch else method], batch_size, grad_accum,
+                block_size, seed)
+    req = Request(who, base, file, text, method, from_scratch, plan, checkpoint_every=checkpoint_every)
+    params = {"base": base, "file": str(file), "method": method, "from_scratch": from_scratch,
+              "plan": asdict(plan), "checkpoint_every": checkpoint_every}
+    started = jobs.submit(who, "finetune", f"{base or SCRATCH_SMALL} on {Path(file).name}",
+                          _work(ctx, req), limit=s.finetune_concurrent_jobs, params=params)
+    yield from _follow(ctx, started)
+
+
+def _action(ctx, action: str, word: str | None, mine: list) -> Iterator[Reply]:
+    """status, cancel, share ID, list, resume JOB: everything but starting a job."""
+    if action == "status":
+        if not mine:
+            raise ToolError("You have no fine-tune job yet. Start one: `/finetune --file notes.txt`.")
+        yield from _follow(ctx, mine[-1])
+    elif action == "cancel":
+        running = [j for j in mine if j.active]
+        if not running:
+            raise ToolError("No fine-tune job of yours is running.")
+        running[-1].cancel.set()
+        yield Reply(text=f"Stopping {running[-1].id} after the current step; the model trained so far is saved.",
+                    done=False)
+        yield from _follow(ctx, running[-1])
+    elif action == "share":
+        yield _share(ctx, word)
+    elif action == "list":
+        yield _list(ctx)
+    else:
+        yield from _follow(ctx, _resume(ctx, word, mine))
+
+
+def _base_model(ctx, model: str | None, from_scratch: bool) -> tuple[str | None, bool]:
+    """The model to start from (None: the small GPT-2 from scratch), and whether from scratch."""
     base = model or (None if from_scratch else "smollm2-135m")
     if base is not None:
         spec = ctx.tutor.registry.lookup("models", base)
@@ -550,20 +732,47 @@ def finetune(ctx,
                             "so choose a causal language model such as smollm2-135m.")
         if "untrained" in spec.label.lower():
             from_scratch = True  # its weights are random anyway: say so, train every weight
-    active = [j for j in mine if j.active]
-    if active:
-        raise ToolError(f"Your job {active[0].id} is still running (one fine-tune per learner at a time). "
-                        "Follow it with `/finetune status` or stop it with `/finetune cancel`.")
-    text = ctx.read_upload(file, suffixes=(".txt", ".md"))
-    method = "full" if from_scratch else (method or "lora")
-    plan = Plan(steps, lr or DEFAULT_LR["scratch" if from_scratch else method], batch_size, grad_accum,
-                block_size, seed)
-    req = Request(who, base, file, text, method, from_scratch, plan)
-    origin = ctx.cancel  # the Stop button of the page that started it also stops the job
-    job = jobs.submit(who, "finetune", f"{base or SCRATCH_SMALL} on {Path(file).name}",
-                      lambda job: run_job(ctx, job, req, lambda: job.cancel.is_set() or origin.is_set()),
-                      limit=s.finetune_concurrent_jobs)
-    yield from _follow(ctx, job)
+    return base, from_scratch
+
+
+def _work(ctx, req: Request) -> Callable:
+    """The job's work: keep a copy of the text beside the checkpoint (an upload may be gone after
+    a restart), then train. The Stop button of the page that started it also stops it."""
+    from tutor.assets import write_atomic
+
+    origin = ctx.cancel
+
+    def work(job) -> Iterator[Reply]:
+        folder = job_dir(ctx.settings.home, job.id)
+        if not (folder / "text.txt").is_file():
+            write_atomic(folder / "text.txt", req.text.encode("utf-8", "surrogatepass"))
+        try:
+            yield from run_job(ctx, job, req, lambda: job.cancel.is_set() or origin.is_set())
+        except Exception:  # a failed job is not resumed (only a crash interrupts one): keep no copy
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    return work
+
+
+def _resume(ctx, job_id: str | None, mine: list):
+    """Run an interrupted job of this learner again, from its last checkpoint."""
+    if not job_id:
+        raise ToolError("Say which job to resume: `/finetune resume finetune-3` (`/jobs` lists yours).")
+    job = next((j for j in mine if j.id == job_id), None)
+    if job is None:
+        raise ToolError(f"You have no fine-tune job {job_id!r}; `/jobs` lists yours.")
+    if job.status != "interrupted":
+        raise ToolError(f"{job.id} is {job.status}; only an interrupted job can be resumed.")
+    if any(j.active for j in mine):
+        raise ToolError("One of your fine-tunes is still running; wait for it or `/finetune cancel` it first.")
+    folder, p = job_dir(ctx.settings.home, job.id), job.params
+    text_file = folder / "text.txt"
+    if not text_file.is_file():
+        raise ToolError(f"{job.id} kept no copy of its text, so it cannot be resumed; start a new /finetune.")
+    text = text_file.read_bytes().decode("utf-8", "surrogatepass")
+    req = Request(job.owner, p["base"], p["file"], text, p["method"], p["from_scratch"], Plan(**p["plan"]),
+                  checkpoint_every=p.get("checkpoint_every", 10))
+    return ctx.tutor.jobs.resume(job, _work(ctx, req), limit=ctx.settings.finetune_concurrent_jobs)
 
 
 def _follow(ctx, job) -> Iterator[Reply]:
@@ -621,7 +830,10 @@ def register_tools(register):
 
 @hookimpl
 def register_models(register, settings):
-    """Models fine-tuned earlier (saved under TUTOR_HOME/models) come back after a restart."""
+    """Models fine-tuned earlier (saved under TUTOR_HOME/models) come back after a restart; what a
+    crash left half-saved is removed first."""
+    for stale in remove_leftovers(settings.home):
+        log.warning("removed %s, left by a process killed while saving", stale)
     for folder in saved_models(settings.home):
         try:
             register(spec_from_folder(folder))

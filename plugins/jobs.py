@@ -21,11 +21,14 @@ def jobs(ctx) -> Reply:
         ran = (j.finished or time.time()) - (j.started or time.time())
         summary = (shown.text.splitlines()[0] if shown and shown.text else "")[:160]
         rows.append([j.id, j.title, j.status, f"{progress:.0%}", f"{int(ran) // 60}:{int(ran) % 60:02d}", summary])
-        facts.append({"id": j.id, "kind": j.kind, "title": j.title, "status": j.status, "progress": progress,
+        facts.append({"id": j.id, "kind": j.kind, "title": j.title, "state": j.status, "status": j.status,
+                      "step": j.step, "checkpoint": j.checkpoint is not None, "checkpoint_step": j.checkpoint_step, "progress": progress,
                       "result": j.result.data if j.result else None})
     active = [j for j in mine if j.active]
-    buttons = [f"/{active[-1].kind} status"] if active else []
-    return Reply(text=f"{len(active)} running or queued, {len(mine) - len(active)} finished.",
+    stopped = [j for j in mine if j.status == "interrupted"]
+    buttons = ([f"/{active[-1].kind} status"] if active else []) + [f"/{j.kind} resume {j.id}" for j in stopped]
+    note = f" {len(stopped)} interrupted when the tutor stopped; resume with the button." if stopped else ""
+    return Reply(text=f"{len(active)} running or queued, {len(mine) - len(active)} finished.{note}",
                  table=Table(["job", "what", "status", "progress", "time", "latest"], rows),
                  data={"jobs": facts}, buttons=buttons)
 

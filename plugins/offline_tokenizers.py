@@ -15,12 +15,11 @@ def _gpt2(settings):
     data dir, keyed by the ranks file's sha256."""
     from tokenizers import Tokenizer
 
-    from tutor.assets import write_atomic
+    from tutor.assets import derived_file
 
     cached = settings.assets / "converted" / f"gpt2-tokenizers-{GPT2_TIKTOKEN.sha256[:16]}.json"
-    if not cached.is_file():
-        built = gpt2_tokenizers_object(str(package_file(GPT2_TIKTOKEN, settings.assets)))
-        write_atomic(cached, built.to_str().encode("utf-8"))
+    derived_file(cached, lambda: gpt2_tokenizers_object(  # its sha256 is recorded and checked at load
+        str(package_file(GPT2_TIKTOKEN, settings.assets))).to_str().encode("utf-8"))
     return HFTokenizer("gpt2", Tokenizer.from_file(str(cached)))
 
 

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
+from tutor.tools import valid_unicode
 from tutor.tokenizers import Tokenizer, text_to_id, visible
 
 MAX_DEPTH = 12
@@ -24,7 +25,7 @@ def vocab(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers)")
     if not token:
         raise ToolError(f"Give a token or an id to look up, e.g. `/vocab {tok.name} 1169` or "
                         f'`/vocab {tok.name} " the"`, or check a claim with `/vocab --prefixes 3 {tok.name}`.')
-    id = _find(tok, token)
+    id = _find(tok, valid_unicode(token, "The token"))
     name, data = tok.token_name(id), tok.token_bytes(id)
     tree = _tree(tok, id)
     lines = [f"`{tok.name}` id **{id}** is the token `{visible(name)}` — bytes {data.hex(' ')}"

@@ -112,3 +112,20 @@ def test_tool_without_docstring_is_refused():
         pass
     with pytest.raises(TypeError, match="needs a docstring"):
         Tool.from_function(nodoc)
+
+
+def test_tool_names_are_case_insensitive():
+    """#15: `/COUNT hello` raised ValueError (the lower-cased name was looked for in the line)."""
+    call = parse("/DEMO --steps 4 tiny The Cat", TOOLS, Names(), 1000)
+    assert call.tool.name == "demo" and call.args == {"steps": 4, "model": "tiny", "prompt": "The Cat"}
+    assert p("/Demo\nhi") == {"prompt": "hi"}
+    with pytest.raises(ToolError, match="no tool called /nope"):
+        p("/NOPE x")
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e999"])
+def test_nan_and_inf_are_refused_for_every_float(value):
+    """#15: NaN passed `min`/`max` (every comparison with NaN is false); inf passed an unbounded one."""
+    with pytest.raises(ToolError, match=r"--temperature must be a finite number, but got"):
+        p(f"/demo --temperature {value} hi")
+    assert p("/demo --temperature 5 hi")["temperature"] == 5.0

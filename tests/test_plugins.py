@@ -174,3 +174,50 @@ def test_tutor_plugins_cli_lists_sources_and_failures(tmp_path, capsys):
     assert main(["plugins", "--plugins-dir", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "FAILED broken" in text and "count  (built-in)" in text
+
+
+def test_a_world_writable_plugins_dir_is_refused_with_a_message(tmp_path):
+    """#15 problem 9: such a folder loaded without a warning; anyone on the machine could add code."""
+    import os
+
+    folder = tmp_path / "shared"
+    write_plugin(folder, "shouter", GOOD)
+    os.chmod(folder, 0o777)
+    reg = build_registry([folder])
+    assert "shout" not in reg.tools
+    (failure,) = [f for f in reg.failures if f.source == f"plugins dir {folder}"]
+    assert "writable by every user" in failure.error and f"chmod o-w {folder}" in failure.error
+    os.chmod(folder, 0o755)
+    assert "shout" in build_registry([folder]).tools
+
+
+BROKEN_LESSONS = """
+    from pathlib import Path
+    from tutor import hookimpl
+
+    @hookimpl
+    def register_lessons(register):
+        register(Path(__file__).parent / "my_lessons")
+"""
+
+
+def test_broken_plugin_lessons_are_reported_by_tutor_plugins_and_serve(tmp_path, capsys, monkeypatch):
+    """#15 problem 9: `tutor serve` dropped a plugin's broken lesson without a word."""
+    import json
+
+    import uvicorn
+
+    from tutor.cli import main
+
+    write_plugin(tmp_path / "p", "course", BROKEN_LESSONS)
+    (tmp_path / "p" / "my_lessons").mkdir()
+    (tmp_path / "p" / "my_lessons" / "bad.yaml").write_text("id: bad\ntitle: Bad\nmodule: training\ncolour: red\n")
+    assert main(["plugins", "--json", "--plugins-dir", str(tmp_path / "p")]) == 0
+    problems = json.loads(capsys.readouterr().out)["lesson_problems"]
+    assert any("bad.yaml" in p and "colour" in p for p in problems), problems
+    assert main(["plugins", "--plugins-dir", str(tmp_path / "p")]) == 0
+    assert "lesson problem: " in capsys.readouterr().out
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)  # the start-up log, without serving
+    assert main(["serve", "--plugins-dir", str(tmp_path / "p")]) == 0
+    err = capsys.readouterr().err
+    assert "lesson problem (the lesson was left out): " in err and "bad.yaml" in err

@@ -26,13 +26,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+from .tools import ToolError
 
 log = logging.getLogger("tutor.assets")
 
 
-class AssetError(Exception):
-    """An asset is missing, unreachable or fails its hash; the message says what to do."""
+class AssetError(ToolError):
+    """An asset is missing, unreachable or fails its hash; the message says what to do. Not a
+    bug: the chat shows it as it is, like any problem the user (or the machine's owner) can fix."""
 
 
 @dataclass(frozen=True)
@@ -113,15 +116,49 @@ def check(name: str, found: str, expected: str, fix: str = "") -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _disk_error(e, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _disk_error(e, path) from None
         raise
+
+
+def _disk_error(e: OSError, path: Path) -> AssetError:
+    """What went wrong writing `path`, said plainly: a full disk, no permission, or the OS's words."""
+    import errno
+
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return AssetError(f"The disk is full: {path.name} ({path.parent}) could not be written; nothing was "
+                          "half-written. Free some space there, or point TUTOR_ASSETS_DIR (or TUTOR_HOME) at "
+                          "a disk with room, and try again.")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return AssetError(f"{path.parent} cannot be written ({e.strerror}). Point TUTOR_ASSETS_DIR (or "
+                          "TUTOR_HOME) at a folder you can write, or fix its permissions.")
+    return AssetError(f"Could not write {path}: {e.strerror or e}. Nothing was half-written; try again.")
+
+
+def derived_file(path: Path, build: Callable[[], bytes]) -> Path:
+    """A file built here from verified sources (e.g. gpt2's tokenizers JSON, rebuilt from the
+    r50k ranks), its sha256 recorded beside it (PATH.sha256) when built and checked at load:
+    a file that changed since, even by two bytes, is rebuilt instead of used."""
+    record = path.with_name(path.name + ".sha256")
+    if path.is_file() and record.is_file():
+        if sha256_file(path) == record.read_text().strip():
+            return path
+        log.warning("%s does not match the sha256 recorded when it was built; rebuilding it", path)
+    data = build()
+    write_atomic(path, data)
+    write_atomic(record, sha256_bytes(data).encode())
+    return path
 
 
 # ---- reachability ---------------------------------------------------------------------------
@@ -273,6 +310,10 @@ def tiktoken_encoding(name: str, assets_dir: Path, offline_setting: str = "auto"
 
     src = TIKTOKEN[name]
     cached = tiktoken_cache_dir(assets_dir) / hashlib.sha1(src.url.encode()).hexdigest()
+    if cached.is_file() and sha256_file(cached) != src.sha256:
+        # tiktoken would drop it and download again, which offline ends in a raw ConnectionError
+        log.warning("tiktoken's cached %s (%s) fails its sha256; replacing it with a verified copy", name, cached)
+        cached.unlink(missing_ok=True)
     if not cached.is_file() and offline_setting != "yes" and reachable("openaipublic.blob.core.windows.net"):
         try:
             return tiktoken.get_encoding(name)
@@ -334,11 +375,18 @@ def smollm2_folder(assets_dir: Path) -> Path:
     A lock file keeps two processes sharing one data dir from converting at the same time.
     """
     folder = smollm2_converted(assets_dir)
-    with _convert_lock, _file_lock(folder.parent / ".smollm2.lock"):
-        if not (folder / MANIFEST).is_file():
-            gguf = package_file(SMOLLM2_GGUF, assets_dir)
-            _convert_gguf(gguf, folder)
-    verify_folder(folder)
+    for attempt in (1, 2):  # a folder that fails its recorded hashes is removed and converted again
+        with _convert_lock, _file_lock(folder.parent / ".smollm2.lock"):
+            if not (folder / MANIFEST).is_file():
+                gguf = package_file(SMOLLM2_GGUF, assets_dir)
+                _convert_gguf(gguf, folder)
+        try:
+            verify_folder(folder)
+            return folder
+        except AssetError:
+            if attempt == 2:
+                raise
+            log.warning("converted SmolLM2 folder %s failed its sha256 check; converting it again", folder)
     return folder
 
 

@@ -117,6 +117,8 @@ def serve(tutor: Tutor, mcp: bool = False, root_path: str | None = None) -> int:
     print("tutor settings: " + json.dumps(s.public()), flush=True)
     for f in tutor.registry.failures:
         print(f"plugin {f.name} ({f.source}) failed to load: {f.error}", file=sys.stderr)
+    for problem in lesson_problems(tutor):
+        print(f"lesson problem (the lesson was left out): {problem}", file=sys.stderr)
     print(f"tutor: http://{s.host}:{s.port}/" + ("  (MCP: /gradio_api/mcp/)" if mcp else ""), flush=True)
     uvicorn.run(server_app(tutor, mcp=mcp), host=s.host, port=s.port, root_path=root_path or "",
                 log_level="warning", proxy_headers=True)
@@ -138,8 +140,8 @@ def ask(tutor: Tutor, message: str, as_json: bool) -> int:
 def list_plugins(tutor: Tutor, as_json: bool) -> int:
     reg = tutor.registry
     if as_json:
-        out = {"plugins": [vars(p) for p in reg.plugins],
-               "failures": [vars(f) for f in reg.failures], "clashes": reg.clashes}
+        out = {"plugins": [vars(p) for p in reg.plugins], "failures": [vars(f) for f in reg.failures],
+               "clashes": reg.clashes, "lesson_problems": [str(p) for p in lesson_problems(tutor)]}
         print(json.dumps(out, indent=2, default=str))
         return 0
     for p in reg.plugins:
@@ -151,7 +153,15 @@ def list_plugins(tutor: Tutor, as_json: bool) -> int:
         print(f"FAILED {f.name}  ({f.source})\n    {f.error}")
     for c in reg.clashes:
         print(f"clash: {c}")
+    for problem in lesson_problems(tutor):
+        print(f"lesson problem: {problem}")
     return 0
+
+
+def lesson_problems(tutor: Tutor) -> list:
+    """Every lesson that failed to load (a plugin's included), each with file and line, so a
+    broken lesson is reported instead of silently left out of the outline."""
+    return list(tutor.curriculum.problems)
 
 
 # ---- tutor models [--json] | tutor models pull ID... | --all ------------------------------------

@@ -8,6 +8,7 @@ to tokenize survive. A rest that is one quoted word is unquoted (`" hello"` keep
 from __future__ import annotations
 
 import difflib
+import math
 import shlex
 from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
@@ -82,16 +83,16 @@ def parse(line: str, tools: dict[str, Tool], registry: Names, max_chars: int) ->
     if len(line) > max_chars:
         raise ToolError(f"That input has {len(line):,} characters; the limit is {max_chars:,}. "
                         "Send a shorter text, or raise TUTOR_MAX_INPUT_CHARS.")
-    body = line.strip()[1:]
-    name, _, _ = body.partition(" ")
-    name = name.split("\n")[0].strip().lower()
+    start = line.index("/") + 1
+    rest = line[start:]
+    typed = rest.split(maxsplit=1)[0] if rest[:1].strip() else ""
+    name = typed.lower()  # tool names are case-insensitive: /COUNT is /count
     if not name:
         raise ToolError("A command starts with / and a tool name, e.g. /help.")
     tool = tools.get(name)
     if tool is None:
         raise ToolError(f"There is no tool called /{name}.{suggest(name, tools)} Type /help for the list.")
-    offset = line.index(name, line.index("/")) + len(name)
-    return ToolCall(tool, _bind(tool, line, offset, registry))
+    return ToolCall(tool, _bind(tool, line, start + len(typed), registry))
 
 
 def _bind(tool: Tool, line: str, offset: int, registry: Names) -> dict[str, Any]:
@@ -193,6 +194,9 @@ def convert(tool: Tool, p: Param, value: str, registry: Names) -> Any:
     except ValueError:
         raise ToolError(f"--{p.name.replace('_', '-')} expects {want}, but got {value!r}. "
                         f"Usage: {tool.usage()}") from None
+    if p.type is float and not math.isfinite(out):  # NaN compares false with min and max alike
+        raise ToolError(f"--{p.name.replace('_', '-')} must be a finite number, but got {value!r}. "
+                        f"Usage: {tool.usage()}")
     if p.choices is not None and p.type is str and not _accepted(p, out, registry):
         allowed = _allowed(p, registry)
         raise ToolError(f"{out!r} is not a valid {p.name}.{suggest(out, allowed)} "

@@ -47,7 +47,7 @@ class Tutor:
         self.settings = settings or Settings()
         self.registry = registry or build_registry(self.settings.plugins_dir,
                                                    _split(self.settings.plugins), settings=self.settings)
-        self.jobs = Jobs()  # background work that outlives a request (tutor/jobs.py)
+        self.jobs = Jobs(self.settings.home)  # background work, stored so a crash keeps it (tutor/jobs.py)
         budget = self.settings.memory_budget_gb
         self.cache = Cache(int(budget * 2**30) if budget else default_budget)
         self._specs: dict[str, ModelSpec] = {}  # hub ids and folders typed by users, made once each

@@ -14,6 +14,7 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
+import stat
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -111,12 +112,17 @@ def _candidates(plugins_dirs: Iterable[Path], entry_points: bool) -> Iterable[tu
         if not folder.is_dir():
             yield folder.name, f"plugins dir {folder}", lambda f=folder: _raise(f"{f} is not a folder")
             continue
+        if folder.stat().st_mode & stat.S_IWOTH:  # anyone on the machine could add code we would run
+            yield folder.name, f"plugins dir {folder}", lambda f=folder: _raise(
+                f"{f} is writable by every user, so anyone on this machine could put code in it; its plugins "
+                f"were not loaded. Make it yours alone: chmod o-w {f}", PermissionError)
+            continue
         for path in sorted(folder.glob("*.py")):
             yield path.stem, f"plugins dir {folder}", lambda p=path: _load_file(p, "tutor_plugins_dir")
 
 
-def _raise(message: str) -> Any:
-    raise FileNotFoundError(message)
+def _raise(message: str, kind: type[Exception] = FileNotFoundError) -> Any:
+    raise kind(message)
 
 
 def build_registry(plugins_dirs: Iterable[Path] = (), allow: Iterable[str] | None = None,

@@ -25,6 +25,19 @@ class ToolError(Exception):
     """A problem the user can fix; its message says what was wrong and how to fix it."""
 
 
+def valid_unicode(text: str, what: str = "Your text") -> str:
+    """`text`, or a ToolError if it holds a lone surrogate (half of a UTF-16 pair, e.g. from a
+    browser that split an emoji, or a file decoded with errors='surrogateescape'): such a code
+    point has no UTF-8 bytes, so no tokenizer can take it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ToolError(f"{what} holds a lone surrogate code point U+{ord(text[e.start]):04X} at character "
+                        f"{e.start + 1} (half of a UTF-16 pair, so it is not valid Unicode and has no UTF-8 "
+                        "bytes). Remove it or paste the whole character again.") from None
+    return text
+
+
 @dataclass(frozen=True)
 class Arg:
     """Extra schema for a parameter: help text and the allowed values.
