@@ -43,6 +43,8 @@ DEFAULT_LR = {"lora": 1e-3, "full": 5e-5, "scratch": 1e-3}
 
 # ---- reading the learner's file -------------------------------------------------------------
 
+CORPORA = {"python-docs": Path(__file__).parent / "data" / "python-docs.txt"}  # see plugins/data/README.md
+
 def read_text(path: str, max_mb: float) -> str:
     """The file's text, or a ToolError saying what is wrong with it and what to do."""
     p = Path(path).expanduser()
@@ -512,7 +514,7 @@ def finetune(ctx,
              model: Annotated[str | None, Arg("causal LM to start from (default smollm2-135m)",
                                               choices="models")] = None,
              *,
-             file: Annotated[str | None, Arg("your .txt or .md file")] = None,
+             file: Annotated[str | None, Arg("your .txt or .md file, or python-docs (a shipped corpus)")] = None,
              method: Annotated[Literal["lora", "full"] | None, Arg("lora: small adapters (fast); full: every weight")] = None,
              steps: Annotated[int, Arg("optimizer steps", min=1)] = 20,
              lr: Annotated[float | None, Arg("learning rate (default 1e-3 LoRA / from scratch, 5e-5 full)",
@@ -578,6 +580,7 @@ def finetune(ctx,
     if active:
         raise ToolError(f"Your job {active[0].id} is still running (one fine-tune per learner at a time). "
                         "Follow it with `/finetune status` or stop it with `/finetune cancel`.")
+    file = str(CORPORA.get(file, file))  # a shipped corpus by name: training without an upload
     text = read_text(file, s.max_upload_mb)
     method = "full" if from_scratch else (method or "lora")
     plan = Plan(steps, lr or DEFAULT_LR["scratch" if from_scratch else method], batch_size, grad_accum,
