@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import lesson_numbers
+
 if TYPE_CHECKING:
     from .context import Session
     from .plugins import Registry
@@ -411,6 +413,7 @@ def validate(registry: "Registry", paths: Iterable[Path] | None = None, max_char
                 if late:
                     problems.append(Problem(*where, f"{late} comes after the free text in {line!r}, so /{name} "
                                                     "reads it as text; put options before the text"))
+    problems += lesson_numbers.problems(cur)  # a stated number no check asserts
     return cur, problems
 
 
