@@ -1,12 +1,13 @@
 """Every check step of the curriculum, run against the real tools: a lesson that states a number
-or a split the tools contradict fails here. Checks that load a real model are marked slow."""
+or a split the tools contradict fails here. Checks that load a real model or train one are marked slow."""
 
 import pytest
 
 from tutor.lessons import load_curriculum, run_check
 
 
-MODEL_WORDS = ("smollm2-135m", "minilm-l6", "gpt2-arch")  # gpt2-arch: also distilgpt2-arch
+# real weights, or training (gpt2-arch also matches distilgpt2-arch)
+MODEL_WORDS = ("smollm2-135m", "minilm-l6", "gpt2-arch", "/finetune")
 
 
 def _cases():
