@@ -43,9 +43,8 @@ def beam(ctx, model: Annotated[str, Arg("causal language model, e.g. smollm2-135
 
     if not text.strip():
         raise ToolError(f"Give a prompt, e.g. `/beam {model} --beams 4 The capital of France is`.")
+    _causal_only(ctx, model, "beam search")
     with ctx.model(model) as lm:
-        if getattr(lm.spec, "task", "causal-lm") != "causal-lm":
-            raise ToolError(f"{lm.spec.id} is not a causal language model; beam search needs one (smollm2-135m).")
         inputs, _ = encode_prompt(lm, text, "beam", MAX_PROMPT)
         ids, n = inputs["input_ids"], inputs["input_ids"].shape[1]
         pad = lm.tokenizer.eos_token_id if lm.tokenizer.pad_token_id is None else lm.tokenizer.pad_token_id
@@ -77,6 +76,14 @@ def beam(ctx, model: Annotated[str, Arg("causal language model, e.g. smollm2-135
                        "best_is_greedy": same, "best_beats_greedy": best["logprob"] >= g["logprob"] - 1e-4,
                        "num_beams": beams, "max_tokens": max_tokens},
                  buttons=[f"/generate {lm.spec.id} --greedy --max-tokens {max_tokens} {text}"])
+
+
+def _causal_only(ctx, model: str, what: str) -> None:
+    """Refuse an encoder before loading it: only a causal language model generates."""
+    spec = ctx.tutor.registry.lookup("models", model)
+    if spec is not None and spec.task != "causal-lm":
+        raise ToolError(f"{spec.id} is an {spec.task} model and does not generate, so it has no use for "
+                        f"{what}; choose a causal language model such as smollm2-135m.")
 
 
 @hookimpl

@@ -62,9 +62,12 @@ def test_beam_returns_what_transformers_generate_returns(tiny):
     assert d["best_beats_greedy"] and d["beams"][0]["logprob"] >= d["beams"][-1]["logprob"]
 
 
-def test_beam_needs_a_prompt(tiny):
+def test_beam_and_kvcache_need_a_prompt_and_a_causal_model(tiny):
     reply = ask(tiny, f"/beam {TINY}")
     assert reply.error and "Give a prompt" in reply.text
+    for tool in ("beam", "kvcache"):
+        reply = ask(tiny, f"/{tool} minilm-l6 The cat")
+        assert reply.error and "does not generate" in reply.text and "smollm2-135m" in reply.text
 
 
 def test_kvcache_shapes_counts_and_same_tokens(tiny):
