@@ -860,8 +860,9 @@ def _compare(state, text, vocab_size):
     size = vocab_size or len(model.vocab)
     key = (id(state["trainer"]), size)
     if state.get("compare", (None,))[0] != key:
-        state["compare"] = (key, _other_tokenizers(state["text"][:1_000_000], size))
-    others = state["compare"][1]
+        corpus = state["text"][:1_000_000]
+        state["compare"] = (key, _other_tokenizers(corpus, size), wordpiece_vs_bpe(corpus, size))
+    others, same = state["compare"][1], state["compare"][2]
     splits = {"our BPE": {w: [model.show(t) for _, toks, _ in model.encode_words(_spaced(w, model)) for t in toks]
                           for w in words}}
     failed = {}
@@ -872,17 +873,50 @@ def _compare(state, text, vocab_size):
         splits[name] = {w: encode(w) for w in words}
     rows = [[w, *(" · ".join(splits[n][w]) for n in splits)] for w in words]
     parts = [f"Each tokenizer was trained on the same corpus ({state['label']}), vocabulary about {size:,}. "
-             "BPE merges frequent pairs; WordPiece merges the pair that most raises likelihood (## marks a "
-             "word's continuation); Unigram starts big and prunes the pieces that matter least, then picks "
-             "the most probable split. ▁ marks a word start in SentencePiece; ␣ a space in ours."]
+             "BPE merges the most frequent pair. The WordPiece column is Hugging Face's WordPieceTrainer, "
+             "which also merges by frequency (it runs a BPE trainer with `##` on word continuations) and "
+             "then encodes WordPiece's way, longest match first. "
+             + ("On this corpus its vocabulary is exactly BPE's with `##`. " if same.get("same_vocabulary") else
+                f"On this corpus it shares {same.get('shared_fraction', 0):.1%} of its vocabulary with BPE's with "
+                "`##` (pairs with equal counts are merged in an arbitrary order, so tied tokens can differ). ")
+             + "The likelihood score usually described for WordPiece (count(ab) / (count(a) x count(b))) is "
+             "a reconstruction (the Hugging Face course's): Google never published its trainer. Unigram "
+             "starts big and prunes the pieces that matter least, then picks the most probable split. "
+             "▁ marks a word start in SentencePiece; ␣ a space in ours."]
     parts += [f"{n}: could not train ({why})" for n, why in failed.items()]
     return Reply(text="\n\n".join(parts), table=Table(["word", *splits], rows),
-                 data={"splits": splits, "vocab_size": size, "failed": failed})
+                 data={"splits": splits, "vocab_size": size, "failed": failed, "wordpiece_vs_bpe": same})
 
 
 def _spaced(word: str, model: Model) -> str:
     """A word as it appears inside running text: GPT-2-style words carry their leading space."""
     return " " + word if model.how == "gpt2" else word
+
+
+def wordpiece_vs_bpe(text: str, size: int) -> dict:
+    """Train tokenizers' WordPieceTrainer and a BpeTrainer with `##` continuations on the same lines
+    and compare the two vocabularies (WordPieceTrainer wraps a BpeTrainer: they should match)."""
+    from tokenizers import Tokenizer as HFTokenizer, models, pre_tokenizers, trainers
+
+    lines = [l for l in text.splitlines() if l.strip()] or [text]
+    vocabs = []
+    for model, trainer in ((models.WordPiece(unk_token="[UNK]"),
+                            trainers.WordPieceTrainer(vocab_size=size, special_tokens=["[UNK]"], show_progress=False)),
+                           (models.BPE(unk_token="[UNK]", continuing_subword_prefix="##"),
+                            trainers.BpeTrainer(vocab_size=size, special_tokens=["[UNK]"], show_progress=False,
+                                                continuing_subword_prefix="##"))):
+        try:
+            tok = HFTokenizer(model)
+            tok.pre_tokenizer = pre_tokenizers.Whitespace()
+            tok.train_from_iterator(lines, trainer)
+        except Exception as e:  # noqa: BLE001 - the library's reason is the message
+            return {"error": f"{type(e).__name__}: {e}"}
+        vocabs.append(set(tok.get_vocab()))
+    wp, bpe = vocabs
+    # subtle: pairs with equal counts are merged in an arbitrary order (the trainer's ids come from
+    # a hash map), so two runs, or the two trainers, may differ in a few tied tokens
+    return {"same_vocabulary": wp == bpe, "differ": len(wp ^ bpe), "wordpiece_size": len(wp), "bpe_size": len(bpe),
+            "shared_fraction": round(len(wp & bpe) / max(len(wp), 1), 4)}
 
 
 def _other_tokenizers(text: str, size: int) -> dict:

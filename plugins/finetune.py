@@ -48,6 +48,9 @@ log = logging.getLogger("tutor.finetune")
 
 # ---- reading the learner's file -------------------------------------------------------------
 
+CORPORA = {"python-docs": Path(__file__).parent / "data" / "python-docs.txt"}  # see plugins/data/README.md
+
+
 # ---- data: blocks and batches ---------------------------------------------------------------
 
 def make_blocks(ids: list[int], block: int):
@@ -645,6 +648,8 @@ def finetune(ctx,
              job: Annotated[str | None, Arg("with resume: the job id, e.g. finetune-3 (see /jobs)")] = None,
              *,
              file: Annotated[File | None, Arg("your .txt or .md file")] = None,
+             corpus: Annotated[Literal["python-docs"] | None, Arg("a corpus shipped with the tutor, "
+                                                                  "instead of a file")] = None,
              method: Annotated[Literal["lora", "full"] | None, Arg("lora: small adapters (fast); full: every weight")] = None,
              steps: Annotated[int, Arg("optimizer steps", min=1)] = 20,
              lr: Annotated[float | None, Arg("learning rate (default 1e-3 LoRA / from scratch, 5e-5 full)",
@@ -671,9 +676,12 @@ def finetune(ctx,
     if action is not None:
         yield from _action(ctx, action, model or job, mine)
         return
-    if not file:
+    if not file and not corpus:
         raise ToolError("Give a text file to learn from: `/finetune --file notes.txt` (a .txt or .md, a few "
-                        "pages or more). Or `/finetune status` to follow your running job.")
+                        "pages or more), or a shipped one: `/finetune --corpus python-docs`. Or "
+                        "`/finetune status` to follow your running job.")
+    if file and corpus:
+        raise ToolError("Give either --file or --corpus, not both.")
     s = ctx.settings
     if steps > s.finetune_max_steps:
         raise ToolError(f"--steps {steps} is more than this tutor allows ({s.finetune_max_steps}, "
@@ -686,7 +694,9 @@ def finetune(ctx,
     if active:
         raise ToolError(f"Your job {active[0].id} is still running (one fine-tune per learner at a time). "
                         "Follow it with `/finetune status` or stop it with `/finetune cancel`.")
-    text = ctx.read_upload(file, suffixes=(".txt", ".md"))
+    # A shipped corpus is the tutor's own file, not the learner's: read as it is, not as an upload.
+    text = CORPORA[corpus].read_text(encoding="utf-8") if corpus else ctx.read_upload(file, suffixes=(".txt", ".md"))
+    file = file or corpus
     method = "full" if from_scratch else (method or "lora")
     plan = Plan(steps, lr or DEFAULT_LR["scratch" if from_scratch else method], batch_size, grad_accum,
                 block_size, seed)

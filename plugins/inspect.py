@@ -74,7 +74,23 @@ def parameter_modules(model: Any) -> list[dict]:
         rows.append({"name": name or "(model)", "type": type(module).__name__,
                      "parameters": sum(p.numel() for p in module.parameters()), "own_parameters": own_total,
                      "counted": counted, "formula": formula, "shared_with": shared or None})
+    total = sum(r["counted"] for r in rows) or 1
+    for r in rows:  # the module's part of the whole model, e.g. 0.4712 for GPT-2's embedding table
+        r["share_of_total"] = round(r["parameters"] / total, 4)
     return rows
+
+
+def config_values(model: Any) -> dict:
+    """The model's configuration as plain numbers and strings (n_embd, attn_pdrop, rope_theta, ...),
+    plus the attention head size, so a lesson can check a width or a dropout p against the model."""
+    config = model.config
+    values = {k: v for k, v in sorted(config.to_dict().items())
+              if isinstance(v, (int, float, str, bool)) and not k.startswith("_")}
+    heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
+    width = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
+    if heads and width:
+        values["head_dim"] = getattr(config, "head_dim", None) or width // heads
+    return values
 
 
 def name_map_markdown(current: str | None) -> str:
@@ -134,9 +150,12 @@ def _tree(lm: Any, full: bool) -> Reply:
         lines.append(f"No name map for model_type {model.config.model_type!r} yet; the tree above is generic.")
     return Reply(text="\n\n".join(lines),
                  table=Table(["module", "type", "formula", "parameters", "note"], rows),
-                 data={"model": lm.spec.id, "total_parameters": total,
+                 data={"model": lm.spec.id, "total_parameters": total, "config": config_values(model),
                        "num_parameters": model.num_parameters(), "family": fam.key if fam else None,
-                       "blocks": block_totals, "tied": tied, "modules": modules,
+                       "blocks": block_totals, "blocks_total": sum(b["parameters"] for b in block_totals),
+                       # every tensor counted at every module that holds it: what untied weights would cost
+                       "untied_parameters": sum(m["own_parameters"] for m in modules),
+                       "tied": tied, "modules": modules,
                        "name_map": {f.key: {"embed": f.embed, "positions": f.positions, "blocks": f.blocks,
                                             "final_norm": f.final_norm, **f.roles} for f in FAMILIES.values()}},
                  buttons=[f"/inspect {lm.spec.id} --order The cat sat on the mat"])

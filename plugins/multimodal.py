@@ -56,7 +56,9 @@ def patches(ctx, *, size: Annotated[int, Arg("side the image is resized to, in p
     ax.axis("off")
     data = {"image": "grace_hopper.jpg (matplotlib sample data)", "original_size": list(original),
             "image_size": size, "patch_size": patch, "grid": [grid, grid], "patches": grid * grid,
-            "values_per_patch": patch * patch * 3, "positions_with_cls": grid * grid + 1,
+            "values_per_patch": patch * patch * 3, "channels": 3, "positions_with_cls": grid * grid + 1,
+            # self-attention scores every pair of positions: the cost grows with patches squared
+            "attention_pairs": (grid * grid) ** 2,
             "patch_matrix_shape": list(rows.shape)}
     text = (f"The photo ({original[0]} x {original[1]} px) resized to {size} x {size} and cut into "
             f"**{grid} x {grid} = {grid * grid} patches** of {patch} x {patch} pixels. Each patch is "
@@ -79,7 +81,10 @@ def log_mel(audio: np.ndarray, filters: np.ndarray) -> np.ndarray:
     return ((log_spec + 4.0) / 4.0).numpy()
 
 
-def _conv_out(length: int, kernel: int = 3, stride: int = 1, padding: int = 1) -> int:
+CONV_KERNEL, CONV2_STRIDE = 3, 2  # Whisper's AudioEncoder: conv1 (kernel 3, stride 1), conv2 (kernel 3, stride 2)
+
+
+def _conv_out(length: int, kernel: int = CONV_KERNEL, stride: int = 1, padding: int = 1) -> int:
     return (length + 2 * padding - kernel) // stride + 1
 
 
@@ -107,7 +112,7 @@ def spectrogram(ctx, *, seconds: Annotated[float, Arg("length of the test sound,
     padded[: len(sound)] = sound[: len(padded)]
     spec = log_mel(padded, filters)
     frames = spec.shape[1]
-    positions = _conv_out(_conv_out(frames), stride=2)  # conv1 stride 1, conv2 stride 2 (kernel 3, pad 1)
+    positions = _conv_out(_conv_out(frames), stride=CONV2_STRIDE)  # conv1 stride 1, conv2 stride 2 (kernel 3, pad 1)
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.imshow(spec, origin="lower", aspect="auto", cmap="magma")
     ax.set_xlabel(f"frame (one per {HOP} samples = {1000 * HOP / SAMPLE_RATE:g} ms)")
@@ -116,7 +121,9 @@ def spectrogram(ctx, *, seconds: Annotated[float, Arg("length of the test sound,
     data = {"sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop_length": HOP, "window_seconds": CHUNK_SECONDS,
             "samples": len(padded), "n_mels": mels, "frames": frames, "mel_shape": list(spec.shape),
             "filters_shape": list(filters.shape), "encoder_positions": positions,
-            "seconds_per_position": CHUNK_SECONDS / positions, "sound": "synthetic rising tone"}
+            "seconds_per_position": CHUNK_SECONDS / positions, "sound": "synthetic rising tone",
+            "window_ms": 1000 * N_FFT / SAMPLE_RATE, "hop_ms": 1000 * HOP / SAMPLE_RATE,
+            "ms_per_position": 1000 * CHUNK_SECONDS / positions, "conv_kernel": CONV_KERNEL, "conv2_stride": CONV2_STRIDE}
     table = Table(["stage", "length"], [["samples (30 s at 16 kHz)", f"{len(padded):,}"],
                                         [f"frames (hop {HOP})", f"{frames:,}"],
                                         ["after conv1 (stride 1)", f"{_conv_out(frames):,}"],

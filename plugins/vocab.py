@@ -160,7 +160,8 @@ def _prefix_check(tok: Tokenizer, length: int) -> Reply:
                  table=Table(["tokens", "prefix in vocab", "built from prefix", "no prefix"],
                              [[total, with_prefix, built if "BPE" in tok.kind else "", total - with_prefix]]),
                  data={"tokenizer": tok.name, "length": length, "tokens": total, "with_prefix": with_prefix,
-                       "built_from_prefix": built, "without_prefix": missing[:50]})
+                       "built_from_prefix": built, "without_prefix": missing[:50],
+                       "without_prefix_count": len(missing)})
 
 
 @hookimpl

@@ -154,7 +154,7 @@ class LessonPlugin:
 
 
 def test_plugin_lessons_join_their_module_in_order(tmp_path):
-    write(tmp_path, "extra.yaml", GOOD.replace("id: demo", "id: plugin-extra").replace("order: 1", "order: 22.5"))
+    write(tmp_path, "extra.yaml", GOOD.replace("id: demo", "id: plugin-extra").replace("order: 1", "order: 28.5"))
     reg = build_registry(extra=[("extra_lessons", LessonPlugin(tmp_path))])
     cur = load_curriculum(reg)
     ids = [l.id for l in cur.lessons]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from .. import commands
 from ..calls import last_reply
 from ..tools import Reply, ToolError
+from . import numbers
 from .curriculum import Curriculum, Problem, load_curriculum
 from .schema import Check
 
@@ -51,6 +52,7 @@ def validate(registry: Registry, paths: Iterable[Path] | None = None, max_chars:
                 if late:
                     problems.append(Problem(*where, f"{late} comes after the free text in {line!r}, so /{name} "
                                                     "reads it as text; put options before the text"))
+    problems += numbers.problems(cur)  # a stated number that no check of its lesson asserts
     return cur, problems
 
 
