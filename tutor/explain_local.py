@@ -22,8 +22,9 @@ LABEL = ("written by SmolLM2-135M-Instruct, running here: a 135M model that is o
 class LocalExplainer:
     label = LABEL
 
-    def __init__(self, tutor, timeout: float, model_id: str = MODEL_ID):
+    def __init__(self, tutor, timeout: float, model_id: str = MODEL_ID, max_new_tokens: int = MAX_NEW_TOKENS):
         self.tutor, self.timeout, self.model_id = tutor, float(timeout), model_id
+        self.max_new_tokens = max_new_tokens
 
     def explain(self, question: str, passages: list[Passage], recent: list[tuple[str, dict]],
                 fallback: Reply, run_command: RunCommand) -> Iterator[Reply]:
@@ -53,7 +54,7 @@ class LocalExplainer:
             raise ExplainerFailed("unreachable", f"The local model {self.model_id} could not load "
                                   f"({type(e).__name__}: {str(e)[:160]}).") from None
         stream = decoder_for(self.tutor, self.model_id).submit(
-            ids, MAX_NEW_TOKENS, Sampling(greedy=True, repetition_penalty=1.2), stops)
+            ids, self.max_new_tokens, Sampling(greedy=True, repetition_penalty=1.2), stops)
         out: list[int] = []
         try:
             for step in stream.steps():

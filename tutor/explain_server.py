@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tutor.explainer")
 
 MAX_TOOL_ROUNDS = 3  # rounds in which the model may call tools; the next one must answer
+MAX_ANSWER_TOKENS = 400  # one to three short paragraphs; also bounds a model that would not stop
 CONNECT_S = 5.0  # connecting to the server (never more than the answer's whole time)
 PARTIAL_EVERY_S = 0.08  # how often the chat is redrawn while tokens stream
 
@@ -45,8 +46,8 @@ class ServerExplainer:
     """Answers with a model on an OpenAI-compatible server. One per process; thread-safe."""
 
     def __init__(self, url: str, model: str | None, api_key: str | None, timeout: float,
-                 tools: list["Tool"] | None = None):
-        self.url, self.timeout = url.rstrip("/"), float(timeout)
+                 tools: list["Tool"] | None = None, max_tokens: int = MAX_ANSWER_TOKENS):
+        self.url, self.timeout, self.max_tokens = url.rstrip("/"), float(timeout), max_tokens
         self.tools = {t.api_name: t for t in tools or []}
         self.schemas = [openai_tool_schema(t) for t in self.tools.values()]
         # max_retries=0: a retry after a 429 or a timeout would wait where the learner cannot see it
@@ -130,7 +131,8 @@ class ServerExplainer:
         """One streamed request. Yields partial replies; returns (text, tool calls asked for)."""
         extra = {"tools": tools} if tools else {}
         stream = _call(lambda: self.client.chat.completions.create(
-            model=model, messages=messages, stream=True, timeout=_timeout(deadline), **extra), self)
+            model=model, messages=messages, stream=True, max_tokens=self.max_tokens, timeout=_timeout(deadline),
+            **extra), self)
         text, asked, shown = "", {}, 0.0
         with stream:
             chunks = iter(stream)
