@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tutor import File, Reply, Span, Table
+from tutor.tools import openai_tool_schema
 from tutor.context import Tutor
 from tutor.settings import Settings
 from tutor import web
@@ -265,10 +266,13 @@ def test_mcp_lists_and_calls_tools(site, tutor):
 
     listed, called = asyncio.run(go())
     for name, tool in tutor.registry.tools.items():
-        mcp_tool = listed[name.replace("-", "_")]
-        schema = tool.json_schema()
+        fn = openai_tool_schema(tool)["function"]  # what the explainer offers a model (#13)
+        mcp_tool = listed[fn["name"]]
+        schema = fn["parameters"]
+        assert schema == tool.json_schema()
         assert set(mcp_tool.inputSchema["properties"]) == set(schema["properties"])
         assert set(mcp_tool.inputSchema.get("required", [])) == set(schema["required"])
+        assert mcp_tool.description.startswith(tool.summary) and fn["description"].startswith(tool.summary)
     n = tutor.tokenizer("o200k_base").count("hello world")
     assert f'"counts": {{"o200k_base": {n}}}' in called.content[0].text
 
