@@ -6,8 +6,10 @@ tool calls; each call runs as if the learner had typed it (its replies go to the
 `data` goes back to the model; after MAX_TOOL_ROUNDS the model must answer without tools.
 Every failure the client can meet becomes an ExplainerFailed with a line for the learner, and
 the learner then gets the retrieval answer. Nothing waits without a bound: the client never
-retries, connecting has CONNECT_S, each read waits at most what is left of the answer's time
-(TUTOR_LLM_TIMEOUT), and the stream is dropped once that time is spent.
+retries, connecting has CONNECT_S, each read waits at most what was left of the answer's time
+(TUTOR_LLM_TIMEOUT) when its request began, and the stream is dropped at the first chunk after
+that time is spent. (A blocked read cannot be interrupted from another thread, so a server that
+trickles just under the read timeout can take an answer to twice TUTOR_LLM_TIMEOUT, never more.)
 """
 
 from __future__ import annotations
