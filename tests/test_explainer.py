@@ -16,7 +16,8 @@ from openai_wire import chunk, closed_port, error, stream, timed, wire, words, S
 from tutor import chat
 from tutor.commands import command_line, parse
 from tutor.explain_server import ServerExplainer
-from tutor.explainer import Passage, citations, explainer_for, prompt_messages
+from tutor.explain_prompt import citations, prompt_messages
+from tutor.explainer import Passage, explainer_for
 from tutor.settings import Settings
 from tutor.tools import Reply, openai_tool_schema
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Iterator
 
-from .explainer import (ExplainerFailed, Passage, RunCommand, answer_reply, fallback_reply, partial_reply,
-                        prompt_messages)
+from .explain_prompt import (ExplainerFailed, Passage, RunCommand, answer_reply, fallback_reply, partial_reply,
+                             prompt_messages)
 from .tools import Reply
 
 MODEL_ID = "smollm2-135m"

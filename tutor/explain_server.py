@@ -25,8 +25,8 @@ import httpx
 import openai
 
 from .commands import command_line
-from .explainer import (ExplainerFailed, Passage, RunCommand, answer_reply, data_json, fallback_reply,
-                        partial_reply, prompt_messages)
+from .explain_prompt import (ExplainerFailed, Passage, RunCommand, answer_reply, data_json, fallback_reply,
+                             partial_reply, prompt_messages)
 from .tools import Reply, ToolError, openai_tool_schema
 
 if TYPE_CHECKING:
