@@ -122,6 +122,25 @@ def test_analytics_off_by_default():
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
 
 
+def test_a_turn_keeps_each_finished_reply_and_replaces_only_partial_ones(tutor, tmp_path):
+    """An explanation that runs a tool streams the tool's reply, then its own words: the tool's
+    finished reply must stay in the chat while the partial words are replaced by the answer."""
+    import types
+
+    from tutor import hookimpl
+    from tutor.plugins import build_registry
+    from tutor.web.turns import Turns
+
+    def explains(text, session):
+        if text != "explain":
+            return None
+        return iter([Reply(text="tool output"), Reply(text="The answ", done=False), Reply(text="The answer.")])
+    module = types.SimpleNamespace(register_turn_handlers=hookimpl(lambda register: register(explains)))
+    t = Tutor(Settings(home=tmp_path, assets_dir=ASSETS, offline="yes"), build_registry(extra=[("explains", module)]))
+    *_, history = Turns(t).converse("explain", [], "learner-x")
+    assert [m["content"] for m in history] == ["explain", "tool output", "The answer."]
+
+
 # ---- a real server -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
