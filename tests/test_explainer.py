@@ -75,6 +75,27 @@ def test_explainer_for_reads_the_settings(tutor):
         explainer_for(Settings(home=tutor.settings.home, llm="server"))
 
 
+def test_the_tutor_holds_one_explainer_and_never_prints_its_key(tmp_path):
+    from tutor.context import Tutor
+    from tutor.explain_local import LocalExplainer
+    assert Tutor(Settings(home=tmp_path)).explainer is None  # the embedded default: no model
+    t = Tutor(Settings(home=tmp_path, llm_url="http://127.0.0.1:9/v1", llm_api_key="sk-secret-123"))
+    assert t.explainer is t.explainer and isinstance(t.explainer, ServerExplainer)
+    assert "sk-secret-123" not in json.dumps(t.settings.public())
+    assert isinstance(Tutor(Settings(home=tmp_path, llm="local")).explainer, LocalExplainer)
+
+
+def test_the_llm_settings_come_from_tutor_llm_variables(monkeypatch):
+    for k, v in {"TUTOR_LLM_URL": "http://127.0.0.1:11434/v1", "TUTOR_LLM_MODEL": "qwen2.5:7b",
+                 "TUTOR_LLM_API_KEY": "k", "TUTOR_LLM_TIMEOUT": "12.5"}.items():
+        monkeypatch.setenv(k, v)
+    ex = explainer_for(Settings())
+    assert (ex.url, ex._model, ex.timeout) == ("http://127.0.0.1:11434/v1", "qwen2.5:7b", 12.5)
+    assert ex.client.api_key == "k" and ex.client.max_retries == 0
+    monkeypatch.setenv("TUTOR_LLM", "none")
+    assert explainer_for(Settings()) is None
+
+
 def test_every_tool_schema_is_a_valid_openai_function(tutor):
     for tool in tutor.registry.tools.values():
         fn = openai_tool_schema(tool)["function"]
