@@ -208,6 +208,20 @@ def test_bad_tool_arguments_go_back_to_the_model_replayed_recording(tutor, sessi
     assert replies[-1].done and replies[-1].data["tool_calls"] == []
 
 
+def test_a_model_cannot_make_a_tool_read_a_server_file_replayed_recording(tutor, session, passages):
+    def handler(req):
+        if not any(m["role"] == "tool" for m in req["messages"]):
+            return stream([chunk(tool_calls=[{"index": 0, "id": "call_1", "type": "function", "function": {
+                "name": "finetune", "arguments": '{"file": "/etc/passwd", "steps": 1}'}}]), chunk(finish="tool_calls")])
+        return stream(words("Upload a file first [arch-attention step 3]."))
+    with wire(handler) as (url, w):
+        replies, _ = explain(url, passages, session, tools=list(tutor.registry.tools.values()))
+    told = json.loads(w.requests[1]["messages"][-1]["content"])
+    assert "only the learner can give one" in told["error"]
+    assert replies[-1].data["tool_calls"] == [] and [r.done for r in replies].count(True) == 1  # nothing ran
+    assert tutor.jobs.of(session.learner_id) == []  # no fine-tune job was started
+
+
 def test_tool_rounds_are_bounded_replayed_recording(tutor, session, passages):
     def always_a_tool(req):
         if "tools" not in req:  # the last round offers no tools: the model must answer

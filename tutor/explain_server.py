@@ -167,6 +167,12 @@ class ServerExplainer:
                 raise ToolError(f"The arguments were not JSON ({e}); send an object of the parameters.") from None
             if not isinstance(args, dict):
                 raise ToolError("The arguments must be a JSON object of the tool's parameters.")
+            # A model never names a file for a tool to read: only the learner uploads one (in the
+            # page a typed server path is refused too). It may suggest the command instead.
+            named = [p.name for p in tool.params if p.file and args.get(p.name)]
+            if named:
+                raise ToolError(f"--{named[0]} names a file to read; only the learner can give one (by "
+                                "uploading it). Suggest the command to the learner instead of running it.")
             line = command_line(tool, args)
         except ToolError as e:  # the model's mistake: tell it, so it can correct itself
             return json.dumps({"error": str(e)})
