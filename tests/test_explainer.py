@@ -235,6 +235,21 @@ def test_tool_rounds_are_bounded_replayed_recording(tutor, session, passages):
     assert len(replies[-1].data["tool_calls"]) == 3 and replies[-1].data["answer"].startswith("Here is my answer")
 
 
+def test_calls_in_one_round_are_bounded_replayed_recording(tutor, session, passages):
+    def six_at_once(req):
+        if any(m["role"] == "tool" for m in req["messages"]):
+            return stream(words("Done [arch-attention step 3]."))
+        return stream([chunk(tool_calls=[{"index": i, "id": f"call_{i}", "type": "function", "function": {
+            "name": "decode", "arguments": f'{{"tokenizer": "gpt2", "ids": ["{464 + i}"]}}'}} for i in range(6)]),
+            chunk(finish="tool_calls")])
+    with wire(six_at_once) as (url, w):
+        replies, _ = explain(url, passages, session, tools=list(tutor.registry.tools.values()), timeout=60)
+    answers = [m for m in w.requests[1]["messages"] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in answers] == [f"call_{i}" for i in range(6)]
+    assert [("Not run" in m["content"]) for m in answers] == [False] * 4 + [True] * 2
+    assert len(replies[-1].data["tool_calls"]) == 4
+
+
 def test_a_server_that_refuses_tools_is_asked_again_without(tutor, passages):
     # vLLM's answer when tools are sent but --enable-auto-tool-choice is not set (HTTP 400)
     refusal = Send(400, json.dumps({"object": "error", "message": '"auto" tool choice requires '

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tutor.explainer")
 
 MAX_TOOL_ROUNDS = 3  # rounds in which the model may call tools; the next one must answer
+MAX_CALLS = 4  # tool calls run per round; the model is told the rest were not run
 MAX_ANSWER_TOKENS = 400  # one to three short paragraphs; also bounds a model that would not stop
 CONNECT_S = 5.0  # connecting to the server (never more than the answer's whole time)
 PARTIAL_EVERY_S = 0.08  # how often the chat is redrawn while tokens stream
@@ -123,8 +124,9 @@ class ServerExplainer:
             messages.append({"role": "assistant", "content": text or None, "tool_calls": [
                 {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
                 for c in asked]})
-            for c in asked:
-                result = yield from self._run_call(c, run_command, calls)
+            for i, c in enumerate(asked):  # every call gets an answer, as the API requires
+                result = (yield from self._run_call(c, run_command, calls)) if i < MAX_CALLS else json.dumps(
+                    {"error": f"Not run: at most {MAX_CALLS} tool calls at once."})
                 messages.append({"role": "tool", "tool_call_id": c["id"], "content": result})
         raise ExplainerFailed("malformed", f"The model at {self.host} kept asking for tools and never answered.")
 
