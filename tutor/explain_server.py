@@ -64,7 +64,10 @@ class ServerExplainer:
 
     @property
     def label(self) -> str:
-        return f"written by {self._model or 'the model'} (model server at {self.host})"
+        name = self._model or "the model"
+        if name.startswith("/"):  # a server started on a local folder lists the folder's path
+            name = name.rstrip("/").rsplit("/", 1)[-1]
+        return f"written by {name} (model server at {self.host})"
 
     def _info(self) -> dict[str, Any]:
         return {"model": self._model, "server": self.url}
