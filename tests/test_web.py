@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tutor import File, Reply, Span, Table
+from tutor.tools import openai_tool_schema
 from tutor.context import Tutor
 from tutor.settings import Settings
 from tutor import web
@@ -119,6 +120,25 @@ def test_signed_learner():
 
 def test_analytics_off_by_default():
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+
+
+def test_a_turn_keeps_each_finished_reply_and_replaces_only_partial_ones(tutor, tmp_path):
+    """An explanation that runs a tool streams the tool's reply, then its own words: the tool's
+    finished reply must stay in the chat while the partial words are replaced by the answer."""
+    import types
+
+    from tutor import hookimpl
+    from tutor.plugins import build_registry
+    from tutor.web.turns import Turns
+
+    def explains(text, session):
+        if text != "explain":
+            return None
+        return iter([Reply(text="tool output"), Reply(text="The answ", done=False), Reply(text="The answer.")])
+    module = types.SimpleNamespace(register_turn_handlers=hookimpl(lambda register: register(explains)))
+    t = Tutor(Settings(home=tmp_path, assets_dir=ASSETS, offline="yes"), build_registry(extra=[("explains", module)]))
+    *_, history = Turns(t).converse("explain", [], "learner-x")
+    assert [m["content"] for m in history] == ["explain", "tool output", "The answer."]
 
 
 # ---- a real server -----------------------------------------------------------------------------
@@ -265,10 +285,13 @@ def test_mcp_lists_and_calls_tools(site, tutor):
 
     listed, called = asyncio.run(go())
     for name, tool in tutor.registry.tools.items():
-        mcp_tool = listed[name.replace("-", "_")]
-        schema = tool.json_schema()
+        fn = openai_tool_schema(tool)["function"]  # what the explainer offers a model (#13)
+        mcp_tool = listed[fn["name"]]
+        schema = fn["parameters"]
+        assert schema == tool.json_schema()
         assert set(mcp_tool.inputSchema["properties"]) == set(schema["properties"])
         assert set(mcp_tool.inputSchema.get("required", [])) == set(schema["required"])
+        assert mcp_tool.description.startswith(tool.summary) and fn["description"].startswith(tool.summary)
     n = tutor.tokenizer("o200k_base").count("hello world")
     assert f'"counts": {{"o200k_base": {n}}}' in called.content[0].text
 

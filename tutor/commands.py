@@ -233,3 +233,41 @@ def help_text(tools: dict[str, Tool], name: str | None = None) -> str:
         lines += ["", f"Example: `{tool.example}`"]
     lines += ["", f"From plugin: {tool.plugin}"]
     return "\n".join(lines)
+
+
+def command_line(tool: Tool, args: dict[str, Any]) -> str:
+    """Named arguments (an MCP call, a model's function call) -> the command line a learner could
+    have typed: `command_line(count, {"text": "hi", "encoding": "gpt2"})` -> "/count gpt2 hi".
+    An unknown name is an error that lists the tool's parameters; parsing the line checks the rest."""
+    known = {p.name: p for p in tool.params}
+    unknown = [k for k in args if k not in known]
+    if unknown:
+        raise ToolError(f"/{tool.name} has no parameter {', '.join(map(repr, unknown))}. "
+                        f"Its parameters: {', '.join(known) or '(none)'}. Usage: {tool.usage()}")
+    words, rest = [f"/{tool.name}"], ""
+    for p in tool.params:
+        v = args.get(p.name)
+        if v is None or v == "" or (p.type is bool and v in (False, "false", "False")):
+            continue
+        if p.rest:
+            rest = str(v)
+        elif p.option:
+            flag = f"--{p.name.replace('_', '-')}"
+            words += [flag] if p.type is bool else [flag, shlex.quote(_word(p, v))]
+        elif p.type is list and isinstance(v, (list, tuple)):
+            words += [shlex.quote(str(w)) for w in v]  # a positional list takes the remaining words
+        else:
+            words.append(shlex.quote(_word(p, v)))
+    if rest.lstrip().startswith("-"):  # free text that looks like an option stays text
+        words.append("--")
+    return " ".join(words) + (" " + rest if rest else "")
+
+
+def _word(p: Param, v: Any) -> str:
+    if p.type is int and isinstance(v, float) and v.is_integer():
+        return str(int(v))  # JSON clients may send 3.0 for 3
+    if p.type is bool:
+        return "true"
+    if isinstance(v, (list, tuple)):  # an option list is one comma-separated word
+        return ",".join(map(str, v))
+    return str(v)

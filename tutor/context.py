@@ -75,6 +75,13 @@ class Tutor:
         return LessonSearch(self.curriculum)
 
     @cached_property
+    def explainer(self):
+        """Who writes free questions' answers (tutor.explainer): None unless TUTOR_LLM_URL or
+        TUTOR_LLM=local is set. One per process: its HTTP client is reused by every learner."""
+        from .explainer import explainer_for
+        return explainer_for(self.settings, self)
+
+    @cached_property
     def progress(self):
         """Where each learner is in the lessons (tutor.lessons.progress.ProgressStore)."""
         from .lessons.progress import open_store

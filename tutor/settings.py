@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     learner_concurrent_jobs: int = Field(2, description="turns one learner may have running at once in the web app")
     learner_secret: SecretStr | None = Field(None, description="HMAC key: when set, the web app only serves learners "
                                        "whose course login sent a signed X-Tutor-Learner header or cookie")
+    # The explainer (tutor/explainer.py): who writes the answer to a free question.
+    llm: Literal["none", "server", "local"] | None = Field(
+        None, description="free-question answers: none (the lesson passage itself), server (TUTOR_LLM_URL), "
+                          "local (SmolLM2-135M, a small model that is often wrong); default: server when "
+                          "TUTOR_LLM_URL is set, else none")
+    llm_url: str | None = Field(None, description="an OpenAI-compatible server's base URL, e.g. http://127.0.0.1:8000/v1")
+    llm_model: str | None = Field(None, description="the model name the server knows; default: the first it lists")
+    llm_api_key: SecretStr | None = Field(None, description="the server's API key, if it needs one")
+    llm_timeout: float = Field(30.0, gt=0, description="seconds one explanation may take in all (connecting, "
+                                                       "waiting, streaming) before the tutor falls back")
 
     @property
     def assets(self) -> Path:

@@ -146,6 +146,22 @@ class Tool:
         required = [p.name for p in self.params if p.required]
         return {"type": "object", "properties": props, "required": required}
 
+    @property
+    def api_name(self) -> str:
+        """The tool's name where a hyphen is not allowed: MCP tools, OpenAI function calls."""
+        return self.name.replace("-", "_")
+
+    @property
+    def api_description(self) -> str:
+        return self.summary + ("\n\n" + self.description if self.description else "")
+
+
+def openai_tool_schema(tool: Tool) -> dict:
+    """The tool as an OpenAI-style function (chat completions `tools=`): the same name,
+    description and parameters that the MCP listing shows."""
+    return {"type": "function", "function": {"name": tool.api_name, "description": tool.api_description,
+                                             "parameters": tool.json_schema()}}
+
 
 def _signature(func: Callable) -> list[tuple[inspect.Parameter, Any]]:
     hints = typing.get_type_hints(func, include_extras=True)

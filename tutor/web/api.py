@@ -34,8 +34,8 @@ def api_endpoints(tutor: Tutor) -> None:
 
     gr.api(ask, api_name="ask")
     for tool in tutor.registry.tools.values():
-        gr.api(tool_endpoint(tool, tutor), api_name=tool.name.replace("-", "_"),
-               api_description=tool.summary + ("\n\n" + tool.description if tool.description else ""))
+        # the same name and description the explainer offers a model (tools.openai_tool_schema)
+        gr.api(tool_endpoint(tool, tutor), api_name=tool.api_name, api_description=tool.api_description)
 
 
 _PY = {str: str, int: int, float: float, bool: bool, list: list[str]}
@@ -66,7 +66,7 @@ def tool_endpoint(tool: Tool, tutor: Tutor) -> Callable[..., str]:
     sig = inspect.Signature(params, return_annotation=str)
     run.__signature__ = sig  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: _PY[p.type] for p in tool.params} | {"return": str}
-    run.__name__ = tool.name.replace("-", "_")
+    run.__name__ = tool.api_name
     args_doc = "\n".join(f"    {p.name}: {p.help or p.type_name}" for p in tool.params)
     run.__doc__ = f"{tool.summary}\n\nArgs:\n{args_doc}\n" if tool.params else tool.summary
     return run

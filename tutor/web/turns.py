@@ -45,6 +45,8 @@ class Turns:
             yield history
             for reply in chat.respond(message, self.tutor.session(learner), cancel):
                 history = history[:base] + reply_messages(reply, self.figure_dir)
+                if reply.done:  # a finished reply stays; what the turn streams next goes below it
+                    base = len(history)  # (an explanation after the tool call it made, #13)
                 yield history
         except Exception as e:  # the page must never freeze on a bug in this layer
             history.append({"role": "assistant", "content": f"⚠️ The page could not show the reply: {e}"})
