@@ -117,7 +117,9 @@ def _remote_replies(ctx, server: Server, text: str, max_tokens: int, chat: bool,
     """The same stream from TUTOR_GENERATION_URL: one done=False Reply per token, the full one last."""
     options = {"temperature": 0.0} if sampling.greedy else {
         "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed}
-    extra = {k: v for k, v in (("top_k", sampling.top_k), ("repetition_penalty", sampling.repetition_penalty)) if v}
+    extra = {k: v for k, v, neutral in (("top_k", sampling.top_k, None),
+                                         ("repetition_penalty", sampling.repetition_penalty, 1.0))
+             if v is not None and v != neutral}
     if extra:  # not in OpenAI's schema; vLLM and SGLang read them from the body
         options["extra_body"] = extra
     pieces = (server.chat([{"role": "user", "content": text}], max_tokens, **options) if chat else

@@ -100,7 +100,7 @@ class Server:
                             "unset TUTOR_GENERATION_URL to generate on this machine.") from e
         except openai.APIStatusError as e:
             raise ToolError(f"The generation server at {self.url} refused the request: HTTP {e.status_code} "
-                            f"{str(e.message)[:300]}") from e
+                            f"{str(e.body or e.message)[:300]}") from e
 
     def _chunks(self, stream: Any) -> Iterator[Any]:
         import openai
