@@ -126,19 +126,20 @@ def _remote_replies(ctx, server: Server, text: str, max_tokens: int, chat: bool,
               server.complete(text, max_tokens, **options))
     header = f"**{server.model}** on {server.url} · {sampling.describe()}"
     spans, steps, reason = [], [], None
-    for piece in pieces:
-        if isinstance(piece, Finish):
-            reason = {"stop": "eos", "length": "max_tokens"}.get(piece.reason, piece.reason)
-            continue
-        if ctx.cancel.is_set():
-            reason = "stopped"
-            break
-        steps.append({"text": piece.text, "p": piece.p, "top": [list(t) for t in piece.top]})
-        alts = ", ".join(f"{t!r} {q:.1%}" for t, q in piece.top)
-        title = f"p {piece.p:.1%} · top: {alts}" if piece.p is not None else "the server sent no probabilities"
-        spans.append(Span(piece.text, None, _band(piece.p) if piece.p is not None else 4, title))
-        yield Reply(text=f"{header} · writing… {len(steps)}/{max_tokens}", spans=list(spans),
-                    progress=min(1.0, len(steps) / max_tokens), done=False)
+    try:
+        for piece in pieces:
+            if isinstance(piece, Finish):
+                reason = {"stop": "eos", "length": "max_tokens"}.get(piece.reason, piece.reason)
+                continue
+            if ctx.cancel.is_set():
+                reason = "stopped"
+                break
+            steps.append({"text": piece.text, "p": piece.p, "top": [list(t) for t in piece.top]})
+            spans.append(_remote_span(piece))
+            yield Reply(text=f"{header} · writing… {len(steps)}/{max_tokens}", spans=list(spans),
+                        progress=min(1.0, len(steps) / max_tokens), done=False)
+    finally:
+        pieces.close()  # ends the request on the server when the learner stops or leaves
     written = "".join(s["text"] for s in steps)
     why = {"eos": "stopped: the model ended its text", "max_tokens": f"stopped: reached --max-tokens ({max_tokens})",
            "stopped": "stopped by you (Stop button)"}.get(reason or "stopped", f"stopped: {reason}")
@@ -155,6 +156,13 @@ def _remote_replies(ctx, server: Server, text: str, max_tokens: int, chat: bool,
     yield Reply(text="\n\n".join(lines), spans=spans,
                 data={"model": server.model, "server": server.url, "text": written, "stop_reason": reason,
                       "sampling": vars(sampling).copy(), "steps": steps})
+
+
+def _remote_span(piece) -> Span:
+    if piece.p is None:
+        return Span(piece.text, None, 4, "the server sent no probabilities")
+    alts = ", ".join(f"{t!r} {q:.1%}" for t, q in piece.top)
+    return Span(piece.text, None, _band(piece.p), f"p {piece.p:.1%} · top: {alts}")
 
 
 def _n(count: int, word: str) -> str:

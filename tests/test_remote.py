@@ -65,3 +65,36 @@ def test_chat_on_the_server_streams_text_without_loading_a_model_here(served, tm
     assert not reply.error, reply.text
     assert reply.data["text"].strip() and len(reply.spans) >= 1
     assert tutor.cache.loads == 0  # no model was loaded on this machine: the server generated
+
+
+def test_logprobs_in_the_openai_schema_become_probabilities_and_alternatives():
+    """Chunks shaped as vLLM streams them, parsed by the openai package's own types."""
+    import math
+
+    from openai.types import Completion
+    from openai.types.chat import ChatCompletionChunk
+
+    from tutor.remote import _chat_pieces, _completion_pieces
+
+    chat = ChatCompletionChunk.model_validate({
+        "id": "1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+        "choices": [{"index": 0, "delta": {"content": " Paris"}, "finish_reason": None, "logprobs": {"content": [
+            {"token": " Paris", "logprob": math.log(0.8), "bytes": None,
+             "top_logprobs": [{"token": " Paris", "logprob": math.log(0.8), "bytes": None},
+                              {"token": " Lyon", "logprob": math.log(0.1), "bytes": None}]}]}}]})
+    (piece,) = _chat_pieces(chat.choices[0])
+    assert piece.text == " Paris" and piece.p == pytest.approx(0.8)
+    assert [t for t, _ in piece.top] == [" Paris", " Lyon"] and piece.top[1][1] == pytest.approx(0.1)
+    legacy = Completion.model_validate({
+        "id": "2", "object": "text_completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "text": " Paris", "finish_reason": "length", "logprobs": {
+            "tokens": [" Par", "is"], "token_logprobs": [math.log(0.5), math.log(0.9)],
+            "top_logprobs": [{" Par": math.log(0.5), " Lyon": math.log(0.2)}, {"is": math.log(0.9)}],
+            "text_offset": [0, 4]}}]})
+    pieces = list(_completion_pieces(legacy.choices[0]))
+    assert [p.text for p in pieces] == [" Par", "is"] and pieces[1].p == pytest.approx(0.9)
+    assert pieces[0].top[0][0] == " Par" and pieces[0].top[1] == (" Lyon", pytest.approx(0.2))
+    # a server that sends no logprobs (transformers serve): text only, no probability
+    bare = Completion.model_validate({"id": "3", "object": "text_completion", "created": 0, "model": "m",
+                                      "choices": [{"index": 0, "text": " Paris", "finish_reason": "length"}]})
+    assert [(p.text, p.p) for p in _completion_pieces(bare.choices[0])] == [(" Paris", None)]
