@@ -249,3 +249,15 @@ def test_gpt2_token_bytes_from_tiktoken_equal_the_hugging_face_names(toks):
     gpt2 = toks["gpt2"]
     for id in (0, 220, 262, 1169, 31373, 50255, 50256):
         assert gpt2.token_bytes(id) == HFTokenizer.token_bytes(gpt2, id)
+
+
+def test_gpt2_fast_lookups_equal_the_hugging_face_object_for_every_id(toks):
+    from tutor.tokenizers import HFTokenizer
+
+    gpt2 = toks["gpt2"]
+    for id in range(gpt2.vocab_size):
+        assert gpt2.token_name(id) == gpt2.tok.id_to_token(id)
+    for id in range(0, gpt2.vocab_size, 97):
+        assert gpt2.token_bytes(id) == HFTokenizer.token_bytes(gpt2, id)
+    with pytest.raises(Exception):
+        gpt2.token_name(gpt2.vocab_size)
