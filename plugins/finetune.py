@@ -397,8 +397,15 @@ def run_job(ctx, job, req: Request, stop: Callable[[], bool]) -> Iterator[Reply]
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     prompts = [tok.decode(val_blocks[0][:8].tolist()), FIXED_PROMPT]
     yield say("measuring held-out loss and generating before training…", 0.0)
+    t_val = time.time()
     val_before = held_out_loss(model, val_blocks, device)
+    t_val = time.time() - t_val
     gen_before = generate(model, tok, prompts, device)
+    # a step reads batch x accum blocks forward and backward (~3 forwards each); 5 more held-out passes
+    per_block = t_val / max(1, len(val_blocks))
+    estimate = plan.steps * 3 * per_block * plan.batch_size * plan.grad_accum + 5 * t_val
+    yield say(f"estimated training time: about {_clock(estimate)} for {plan.steps} steps (from the held-out "
+              "pass just timed; the live figure corrects it)", 0.0)
     train_losses: list[float] = []
     val_curve = [(0, val_before)]
     every = max(1, plan.steps // 5)
