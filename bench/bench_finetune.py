@@ -135,8 +135,8 @@ def section(args, precision: str) -> None:
           f"tokens, {args.steps} timed steps after {WARMUP} warm-up, best of {args.repeats} alternating runs")
     print("| method | loop | steps/s | peak memory MB | ours / Trainer |")
     print("|---|---|---|---|---|")
-    speed = {}
-    for method in ("lora", "full"):
+    speed, ratios = {}, {}
+    for method in args.methods:
         # alternate the two loops and keep each one's best run: a shared machine's load drifts
         runs = [(loop, measure(args, loop, method, precision)) for _ in range(args.repeats)
                 for loop in ("trainer", "ours")]
@@ -144,10 +144,13 @@ def section(args, precision: str) -> None:
              for loop in ("trainer", "ours")}
         speed[method] = r["ours"]["steps_per_s"]
         ratio = r["ours"]["steps_per_s"] / r["trainer"]["steps_per_s"]
+        ratios[method] = (ratio, r)
         for loop in ("trainer", "ours"):
             print(f"| {method} | {loop} | {r[loop]['steps_per_s']:.3f} | {r[loop]['peak_mb']:,.0f} | "
                   + (f"**{ratio:.2f}**" if loop == "ours" else "") + " |", flush=True)
-    print(f"LoRA / full speed (our loop): {speed['lora'] / speed['full']:.2f}x")
+    if len(speed) == 2:
+        print(f"LoRA / full speed (our loop): {speed['lora'] / speed['full']:.2f}x")
+    return ratios
 
 
 def main() -> None:
@@ -157,7 +160,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--block-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--repeats", type=int, default=2, help="runs per loop, alternating; the best counts")
+    p.add_argument("--repeats", type=int, default=3, help="runs per loop, alternating; the best counts")
+    p.add_argument("--quick", action="store_true", help="LoRA only, 3 steps of 2 x 64 tokens, 2 repeats")
+    p.add_argument("--out", default=os.environ.get("BENCH_OUT"), help="append JSON lines here")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--loop", choices=["ours", "trainer"], help=argparse.SUPPRESS)
     p.add_argument("--method", choices=["lora", "full"], help=argparse.SUPPRESS)
@@ -167,10 +172,20 @@ def main() -> None:
         return one(args)
     import torch
 
-    section(args, "fp32")
-    if torch.cuda.is_available():
-        section(args, "bf16")
-    else:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from report import Report
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # both loops' child processes: the same threads
+    args.methods = ("lora",) if args.quick else ("lora", "full")
+    if args.quick:  # small enough that four child runs fit in two minutes on a quiet 2-core machine
+        args.steps, args.repeats, args.batch_size, args.block_size = 3, 2, 2, 64
+    rep = Report("finetune", args.out)
+    for precision in ("fp32", "bf16") if torch.cuda.is_available() else ("fp32",):
+        for method, (ratio, r) in section(args, precision).items():
+            rep.figure("P5", f"fine-tune {method} steps/s vs HF Trainer ({precision})", ratio, ">= 0.9",
+                       detail=f"{r['ours']['steps_per_s']:.3f} vs {r['trainer']['steps_per_s']:.3f} steps/s, "
+                              f"batch {args.batch_size} x {args.block_size}, best of {args.repeats} interleaved")
+    if not torch.cuda.is_available():
         print("\n## bf16 on CUDA: skipped (no CUDA device here)")
 
 

@@ -1,6 +1,7 @@
-"""Benchmark: the tutor's decoding loop against transformers' model.generate, same process, same run.
+"""Benchmark (P4): the tutor's decoding loop against transformers' model.generate, same process, same run.
 
-    python -m bench.bench_generate            (TUTOR_ASSETS_DIR / TUTOR_HOME as for the app)
+    python bench/bench_generate.py            # 128 new tokens, best of 3, and 8 streams vs transformers serve
+    python bench/bench_generate.py --quick    # 24 new tokens, best of 2, no server
 
 Prints, on CPU (float32) and, when CUDA is available, on the GPU (bfloat16):
   1. tokens/s of /generate (streaming, one Reply per token) vs model.generate, 128 new tokens, greedy
@@ -15,16 +16,22 @@ Each figure is the best of a few alternating repeats, since other processes shar
 from __future__ import annotations
 
 import statistics
+import sys
 import threading
 import time
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tutor import chat
-from tutor.context import Tutor
-from tutor.generation import decoder_for
-from tutor.models import model_bytes
-from tutor.settings import Settings
+import torch  # noqa: E402
+
+from report import Report, arguments  # noqa: E402
+from tutor import chat  # noqa: E402
+from tutor.context import Tutor  # noqa: E402
+from tutor.generation import decoder_for  # noqa: E402
+from tutor.models import model_bytes  # noqa: E402
+from tutor.settings import Settings  # noqa: E402
 
 MODEL = "smollm2-135m"
 NEW = 128
@@ -45,8 +52,9 @@ def in_thread(fn, *args):
     return out[0]
 
 
-def tool_run(tutor: Tutor, prompt: str, learner: str, new: int = NEW) -> tuple[float, float, int, str]:
+def tool_run(tutor: Tutor, prompt: str, learner: str, new: int | None = None) -> tuple[float, float, int, str]:
     """(seconds to the first streamed token, total seconds, new tokens, stop reason) of one /generate."""
+    new = new or NEW  # read at call time: --quick changes NEW
     start, first, final = time.perf_counter(), None, None
     for reply in chat.respond(f"/generate --greedy --max-tokens {new} {prompt}", tutor.session(learner)):
         if first is None and not reply.done:
@@ -98,7 +106,7 @@ def concurrent(tutor: Tutor, n: int) -> tuple[float, int]:
     return time.perf_counter() - start, sum(r[2] for r in results)
 
 
-def section(device: str) -> None:
+def section(device: str, rep: Report, serve: bool = False) -> None:
     tutor = Tutor(Settings(device=device, offline="yes"))
     with tutor.model(MODEL) as lm:
         dtype, weights = lm.dtype, model_bytes(lm)
@@ -115,9 +123,9 @@ def section(device: str) -> None:
         seconds, m = in_thread(generate_run, tutor, prompt)
         gen.append(m / seconds)
         forwards.append(in_thread(forward_once, tutor, prompt))
-    print(f"1. tokens/s  tool loop (streaming) {max(tool):8.1f}   model.generate {max(gen):8.1f}   "
-          f"ratio {max(tool) / max(gen):.2f}  (target >= 0.95; tool stopped by {reason} after {n} tokens, "
-          f"generate made {m})")
+    rep.figure("P4", f"/generate vs transformers generate ({device})", max(tool) / max(gen), ">= 0.95",
+               detail=f"{max(tool):.1f} vs {max(gen):.1f} tokens/s, greedy, {NEW} new; tool stopped by {reason} "
+                      f"after {n}, generate made {m}")
     print(f"2. first token {min(firsts) * 1e3:7.1f} ms   one forward of the prompt {min(forwards) * 1e3:7.1f} ms   "
           f"ratio {min(firsts) / min(forwards):.2f}  (median {statistics.median(firsts) * 1e3:.1f} ms)")
 
@@ -125,8 +133,12 @@ def section(device: str) -> None:
     one = max(n / s for s, n in (concurrent(tutor, 1) for _ in range(REPEATS)))
     decoder.largest_batch = 0
     four = max(n / s for s, n in (concurrent(tutor, 4) for _ in range(REPEATS)))
-    print(f"3. aggregate tokens/s  1 learner {one:8.1f}   4 learners at once {four:8.1f}   ratio {four / one:.2f}  "
-          f"(target >= 2; largest batch stepped together: {decoder.largest_batch})")
+    rep.figure("P4", f"4 learners vs 1, aggregate tokens/s ({device})", four / one, ">= 2",
+               detail=f"{one:.1f} vs {four:.1f} tokens/s; largest batch stepped together {decoder.largest_batch}")
+    if serve:
+        local, served = versus_server(tutor, 8)
+        rep.figure("P4", f"local decoder vs transformers serve --continuous-batching, 8 streams ({device})",
+                   local / served, "report", detail=f"{local:.1f} vs {served:.1f} tokens/s aggregate")
 
     if device == "cuda":
         name = torch.cuda.get_device_name()
@@ -134,6 +146,8 @@ def section(device: str) -> None:
         measured = copy_bandwidth()
         for label, rate in (("tool loop", max(tool)), ("model.generate", max(gen))):
             limit_s = weights / measured
+            rep.figure("GPU", f"{label}: tokens/s against the bandwidth bound", limit_s * rate, "report", unit="",
+                       detail=f"{rate:.0f} tokens/s; {weights / 1e6:.0f} MB at {measured / 1e12:.2f} TB/s")
             print(f"   {label}: {1e3 / rate:.2f} ms/token; reading {weights / 1e6:.0f} MB of weights at the "
                   f"measured {measured / 1e12:.2f} TB/s takes {limit_s * 1e3:.3f} ms -> {limit_s * rate:.1%} of the "
                   f"bandwidth limit" + (f" (nominal {nominal / 1e12:.1f} TB/s: {weights / nominal * rate:.1%})"
@@ -153,13 +167,48 @@ def copy_bandwidth() -> float:
     return 2 * src.numel() * 10 / (time.perf_counter() - start)
 
 
+def versus_server(tutor: Tutor, n: int) -> tuple[float, float]:
+    """Aggregate tokens/s of n greedy streams: the local decoder, then a real `transformers serve
+    --continuous-batching` on 127.0.0.1 serving the same converted folder (one at a time)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from llm_server import serving
+    from tutor.assets import smollm2_folder
+    from tutor.remote import Finish, Server
+
+    seconds, made = concurrent(tutor, n)
+    local = made / seconds
+    with serving(smollm2_folder(tutor.settings.assets), continuous_batching=True,
+                 threads=torch.get_num_threads()) as url:
+        server, counts = Server(url), [0] * n
+
+        def stream(i: int) -> None:
+            for piece in server.complete(PROMPTS[i % len(PROMPTS)], NEW, temperature=0.0):
+                counts[i] += not isinstance(piece, Finish)
+
+        stream(0)  # warm up
+        counts = [0] * n
+        threads = [threading.Thread(target=stream, args=(i,)) for i in range(n)]
+        start = time.perf_counter()
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        # a server without logprobs streams text chunks; count tokens as the local tokenizer would
+        return local, sum(counts) / (time.perf_counter() - start)
+
+
 def main() -> None:
+    global NEW, REPEATS
+    args = arguments(__doc__, **{"--threads": {"type": int, "default": 1},
+                                 "--no-serve": {"action": "store_true"}}).parse_args()
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        NEW, REPEATS = 24, 2
+    rep = Report("generate", args.out)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    section("cpu")
+    section("cpu", rep, serve=not (args.quick or args.no_serve))
     if torch.cuda.is_available():
-        section("cuda")
+        section("cuda", rep)
     else:
-        print("\n(GPU section skipped: CUDA is not available on this machine)")
+        print("\n(GPU section skipped: CUDA is not available on this machine; bench/gpu.py runs it there)")
 
 
 if __name__ == "__main__":

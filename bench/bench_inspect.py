@@ -1,79 +1,54 @@
-"""What looking inside costs: /inspect --order and /lens on smollm2-135m for a 32-token prompt,
-against one plain forward pass of the same model in the same process. Prints ratios from one run.
+"""What looking inside costs (P8): /inspect --order and /lens on smollm2-135m for a 32-token
+prompt, each as the page gets it (the whole tool, and for /lens its figure rendered to the PNG
+the page shows), against one plain forward pass of the same model in the same process.
 
-    python bench/bench_inspect.py
+    python bench/bench_inspect.py            # best of 5
+    python bench/bench_inspect.py --quick    # best of 3
 
-Times are the best of several interleaved runs, as wall time and as this process's CPU time
-(the steadier figure on a busy shared machine). Peak memory is what each step adds above the
-loaded model: torch's peak allocation on CUDA; on CPU the process's peak resident memory, sampled
-every millisecond, with glibc told to hand large blocks straight back to the system (the script
-restarts itself with MALLOC_MMAP_THRESHOLD_ set) so that resident memory follows live tensors.
+Steps run interleaved, best of N, under the default allocator and the same torch threads
+(--threads, default 1: on a shared 2-core machine two OpenMP threads wait on each other).
 """
 
-import os
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tutor, not an installed one
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from tutor import chat  # noqa: E402
-from tutor.anatomy import recording  # noqa: E402
-from tutor.context import Tutor  # noqa: E402
+from report import Report, arguments  # noqa: E402
 
-MODEL, TOKENS, REPEAT = "smollm2-135m", 32, 3
+MODEL, TOKENS = "smollm2-135m", 32
 
 
-def rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
-
-
-def peak_added(fn, device: str) -> int:
-    """Bytes of memory `fn` needs above what is already in use, at its peak."""
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
-    base, peak, done = rss(), [0], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], rss())
-            time.sleep(0.001)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        fn()
-    finally:
-        done.set()
-        sampler.join()
-    return max(0, max(peak[0], rss()) - base)
-
-
-def best_of_interleaved(fns: dict, device: str) -> dict[str, tuple[float, float]]:
-    """name -> (best wall seconds, best CPU seconds), the steps run alternately."""
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in fns}
-    for _ in range(REPEAT):
+def best_of_interleaved(fns: dict, repeat: int, device: str) -> dict[str, float]:
+    """name -> best wall seconds, the steps run alternately so a busy moment hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
         for name, fn in fns.items():
-            wall, cpu = time.perf_counter(), time.process_time()
+            start = time.perf_counter()
             fn()
             if device == "cuda":
                 torch.cuda.synchronize()
-            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-    return {name: (min(w for w, _ in t), min(c for _, c in t)) for name, t in times.items()}
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
 
 
 def main() -> None:
+    args = arguments(__doc__, **{"--threads": {"type": int, "default": 1}}).parse_args()
+    torch.set_num_threads(args.threads)
+    from tutor import chat
+    from tutor.anatomy import recording
+    from tutor.context import Tutor
+    from tutor.web import reply_messages
+
+    rep = Report("inspect", args.out)
     tutor = Tutor()  # the usual data dir: assets fetched and converted once
     session = tutor.session("bench")
+    figures = Path(tempfile.mkdtemp(prefix="bench-figures-"))
     with tutor.model(MODEL) as lm:
         ids = lm.tokenizer("The quick brown fox jumps over the lazy dog. " * 8)["input_ids"][:TOKENS]
         prompt = lm.tokenizer.decode(ids)
@@ -88,28 +63,30 @@ def main() -> None:
         with tutor.model(MODEL), recording(model), torch.inference_mode():
             model(**inputs)
 
-    def order() -> None:
-        assert not chat.final(f"/inspect {MODEL} --order {prompt}", session).error
+    def tool(command: str):
+        reply = chat.final(command, session)
+        assert not reply.error, reply.text[:300]
+        return reply
 
-    def lens() -> None:
-        assert not chat.final(f"/lens {MODEL} {prompt}", session).error
+    def lens_page() -> None:  # the tool, then its figure drawn to the PNG the page serves
+        reply_messages(tool(f"/lens {MODEL} {prompt}"), figures)
 
     steps = {"plain forward": plain, "forward + hooks on every module": hooked,
-             "/inspect --order (whole tool)": order, "/lens (whole tool)": lens}
+             "/inspect --order": lambda: tool(f"/inspect {MODEL} --order {prompt}"),
+             "/lens": lambda: tool(f"/lens {MODEL} {prompt}"), "/lens with figure": lens_page}
     for fn in steps.values():  # warm up: first calls pay for lazy imports and allocations
         fn()
-    best = best_of_interleaved(steps, device)
-    print(f"{MODEL} on {device}, {n}-token prompt, {sum(p.numel() for p in model.parameters()):,} parameters, "
-          f"best of {REPEAT}")
-    wall0, cpu0 = best["plain forward"]
-    for name, (wall, cpu) in best.items():
-        memory = peak_added(steps[name], device)
-        print(f"  {name:32s} wall {wall * 1000:8.1f} ms (ratio {wall / wall0:5.2f})   "
-              f"CPU {cpu * 1000:8.1f} ms (ratio {cpu / cpu0:5.2f})   peak memory added {memory / 2**20:7.1f} MiB")
+    repeat = 3 if args.quick else 5
+    best = best_of_interleaved(steps, repeat, device)
+    print(f"{MODEL} on {device}, {n}-token prompt, {torch.get_num_threads()} torch thread(s), best of {repeat}")
+    base = best["plain forward"]
+    rep.note("plain forward", f"{base * 1e3:.1f} ms")
+    rep.note("forward + hooks on every module", f"{best['forward + hooks on every module'] / base:.2f}x")
+    rep.note("/lens without its figure", f"{best['/lens'] / base:.2f}x")
+    for name in ("/inspect --order", "/lens with figure"):
+        rep.figure("P8", f"{name} vs a plain forward", best[name] / base, "<= 1.5",
+                   detail=f"{best[name] * 1e3:.0f} ms vs {base * 1e3:.0f} ms; {n} tokens")
 
 
 if __name__ == "__main__":
-    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:  # see the docstring: make RSS follow live tensors
-        os.environ["MALLOC_MMAP_THRESHOLD_"] = str(1 << 16)
-        os.execv(sys.executable, [sys.executable, *sys.argv])
     main()

@@ -11,12 +11,18 @@
 from __future__ import annotations
 
 import statistics
+import sys
 import threading
 import time
+from pathlib import Path
 
-from tutor.assets import SMOLLM2_GGUF, package_file, smollm2_folder
-from tutor.context import Tutor
-from tutor.settings import Settings
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Report, arguments  # noqa: E402
+
+from tutor.assets import SMOLLM2_GGUF, package_file, smollm2_folder  # noqa: E402
+from tutor.context import Tutor  # noqa: E402
+from tutor.settings import Settings  # noqa: E402
 
 
 def timed(fn):
@@ -26,6 +32,8 @@ def timed(fn):
 
 
 def main() -> None:
+    args = arguments(__doc__).parse_args()
+    rep = Report("models", args.out)
     settings = Settings(offline="yes", device="cpu")
     smollm2_folder(settings.assets)  # the one-off conversion is not what we measure
     gguf = package_file(SMOLLM2_GGUF, settings.assets)
@@ -47,13 +55,14 @@ def main() -> None:
     _, folder_s = timed(from_folder)
     print(f"cold load from the GGUF (transformers gguf_file):   {gguf_s:7.2f} s")
     print(f"cold load from the converted folder (tutor cache):  {folder_s:7.2f} s")
-    print(f"  ratio GGUF / converted folder:                    {gguf_s / folder_s:7.1f}x")
+    rep.figure("P6", "cold load: GGUF vs converted folder", gguf_s / folder_s, ">= 5",
+               detail=f"{gguf_s:.1f} vs {folder_s:.1f} s")
 
     hits = []
-    for _ in range(2000):
+    for _ in range(200 if args.quick else 2000):
         _, s = timed(from_folder)
         hits.append(s)
-    print(f"cache hit (median of 2000):                         {statistics.median(hits) * 1e6:7.1f} us")
+    print(f"cache hit (median)        :                         {statistics.median(hits) * 1e6:7.1f} us")
     print(f"  ratio cold folder load / cache hit:               {folder_s / statistics.median(hits):7.0f}x")
 
     fresh = Tutor(settings)  # nothing loaded yet
@@ -77,6 +86,8 @@ def main() -> None:
     spec.load = real_load
     print(f"20 threads asking for smollm2-135m at once:         {len(calls)} load(s) ran, "
           f"{len(set(models))} distinct model object(s), {wall:.2f} s wall")
+    rep.figure("P6", "loads when 20 threads ask at once", float(len(calls)), "<= 1", unit=" load(s)",
+               detail=f"{len(set(models))} distinct model object(s), {wall:.2f} s wall")
     assert len(calls) == 1 and fresh.cache.loads == 1 and len(set(models)) == 1
 
 

@@ -1,4 +1,4 @@
-"""Web round trips, one run: python bench/bench_web.py
+"""Web round trips, one run (P7): python bench/bench_web.py [--quick]
 
 Starts `tutor serve` as its own process on a free 127.0.0.1 port and drives it with gradio_client
 from this machine:
@@ -26,6 +26,9 @@ import psutil
 from gradio_client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Report, arguments  # noqa: E402
+
 ASSETS = Path(os.environ.get("TUTOR_TEST_ASSETS_DIR", Path.home() / ".cache" / "tutor-test-assets"))
 MESSAGE = "/count o200k_base The cat sat on the mat, and then it sat on the hat."
 ROUNDS = {1: 40, 10: 8, 50: 3}  # round trips per learner at each level
@@ -67,6 +70,10 @@ def learner(client: Client, rounds: int) -> list[float]:
 
 
 def main() -> None:
+    args = arguments(__doc__).parse_args()
+    if args.quick:
+        ROUNDS.update({1: 15, 10: 3, 50: 2})
+    rep = Report("web", args.out)
     home = Path(tempfile.mkdtemp(prefix="tutor-bench-"))
     env = {**os.environ, "TUTOR_HOME": str(home), "TUTOR_ASSETS_DIR": str(ASSETS),
            "TIKTOKEN_CACHE_DIR": str(ASSETS / "tiktoken"), "HF_HUB_OFFLINE": "1", "TUTOR_ENTRY_POINTS": "0",
@@ -83,10 +90,14 @@ def main() -> None:
             with ThreadPoolExecutor(n) as pool:
                 lat = [x for xs in pool.map(lambda c: learner(c, rounds), clients) for x in xs]
             results[n] = (pct(lat, 50), pct(lat, 95), len(lat))
+            rep.note(f"{n} learner(s), gradio_client", f"p50 {results[n][0] * 1e3:.1f} ms, p95 "
+                     f"{results[n][1] * 1e3:.1f} ms, {len(lat)} calls")  # kept even if a later level fails
             if n == 50:
                 connected_mb = server.memory_info().rss / 2**20
             del clients
         base50, base95, _ = results[1]
+        rep.figure("P7", "p95 with 50 learners vs 1 (gradio_client)", results[50][1] / base95, "<= 3",
+                   detail=f"{results[50][1] * 1e3:.0f} vs {base95 * 1e3:.0f} ms")
         print(f"/count round trip through gradio_client, server `tutor serve` on 127.0.0.1 ({os.cpu_count()} CPUs)")
         print(f"{'learners':>8} {'calls':>6} {'p50 ms':>8} {'p95 ms':>8} {'p50 vs 1':>9} {'p95 vs 1':>9}")
         for n, (p50, p95, calls) in results.items():

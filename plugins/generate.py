@@ -1,8 +1,11 @@
 """/generate: the decoding loop made visible — tokens stream in, coloured by how likely they were.
 
 Runs on the shared batching decoder (tutor/generation.py): several learners generating on one
-model are stepped together in one batched forward pass per token. `--step` is the manual loop
-instead: one token per call, the whole sequence re-read each time, as you would write it by hand.
+model are stepped together in one batched forward pass per token. With TUTOR_GENERATION_URL set,
+the default model's streams come from that OpenAI-compatible server instead (tutor/remote.py),
+with each token's probability and alternatives where the server sends logprobs. `--step` is the
+manual loop: one token per call, the whole sequence re-read each time, as you would write it by
+hand; it (like /next) stays local, because it shows the full distribution at each step.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Annotated
 
 from tutor import Arg, Reply, Span, Table, Text, ToolError, hookimpl
 from tutor.anatomy import context_limit
+from tutor.remote import Finish, Server
 from tutor.generation import (Sampling, Step, causal_lm, choose, decoder_for, encode_prompt,
                               forward, sampling_from_options, stop_ids)
 
@@ -52,6 +56,9 @@ def generate(ctx,
         return _manual_step(ctx, model, prompt, chat, sampling, notes,
                             options_given=greedy or any(v is not None for v in (temperature, top_k, top_p,
                                                                                 repetition_penalty, seed)))
+    server = Server.for_generation(ctx.settings)
+    if server is not None and (model or DEFAULT_MODEL) == DEFAULT_MODEL:
+        return _remote_stream(ctx, server, prompt, max_tokens, chat, sampling, notes)
     return _stream(ctx, causal_lm(ctx.tutor, model or DEFAULT_MODEL).id, prompt, max_tokens, chat, sampling, notes)
 
 
@@ -95,6 +102,67 @@ def _run_stream(ctx, model_id, tok, prompt, limit, limit_reason, stops, sampling
     finally:
         stream.cancel()  # no-op when finished; frees the batch row when the reader went away
     yield _final(model_id, tok, prompt, steps, spans, stream.stop_reason, limit, sampling, header, notes)
+
+
+# ---- generation on an OpenAI-compatible server ------------------------------------------------
+
+def _remote_stream(ctx, server: Server, text: str, max_tokens: int, chat: bool, sampling: Sampling,
+                   notes: list[str]):
+    _check_max_tokens(ctx, max_tokens)  # before the stream starts, as the local path does
+    return _remote_replies(ctx, server, text, max_tokens, chat, sampling, notes)
+
+
+def _remote_replies(ctx, server: Server, text: str, max_tokens: int, chat: bool, sampling: Sampling,
+                    notes: list[str]):
+    """The same stream from TUTOR_GENERATION_URL: one done=False Reply per token, the full one last."""
+    options = {"temperature": 0.0} if sampling.greedy else {
+        "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed}
+    extra = {k: v for k, v, neutral in (("top_k", sampling.top_k, None),
+                                         ("repetition_penalty", sampling.repetition_penalty, 1.0))
+             if v is not None and v != neutral}
+    if extra:  # not in OpenAI's schema; vLLM and SGLang read them from the body
+        options["extra_body"] = extra
+    pieces = (server.chat([{"role": "user", "content": text}], max_tokens, **options) if chat else
+              server.complete(text, max_tokens, **options))
+    header = f"**{server.model}** on {server.url} · {sampling.describe()}"
+    spans, steps, reason = [], [], None
+    try:
+        for piece in pieces:
+            if isinstance(piece, Finish):
+                reason = {"stop": "eos", "length": "max_tokens"}.get(piece.reason, piece.reason)
+                continue
+            if ctx.cancel.is_set():
+                reason = "stopped"
+                break
+            steps.append({"text": piece.text, "p": piece.p, "top": [list(t) for t in piece.top]})
+            spans.append(_remote_span(piece))
+            yield Reply(text=f"{header} · writing… {len(steps)}/{max_tokens}", spans=list(spans),
+                        progress=min(1.0, len(steps) / max_tokens), done=False)
+    finally:
+        pieces.close()  # ends the request on the server when the learner stops or leaves
+    written = "".join(s["text"] for s in steps)
+    why = {"eos": "stopped: the model ended its text", "max_tokens": f"stopped: reached --max-tokens ({max_tokens})",
+           "stopped": "stopped by you (Stop button)"}.get(reason or "stopped", f"stopped: {reason}")
+    lines = [f"{header} · {len(steps)} pieces, {why}.", *notes,
+             "Generated on an inference server (TUTOR_GENERATION_URL); `/generate --step` and `/next` run "
+             "here, on this machine's copy, because they show the whole distribution at every step."]
+    if steps and all(s["p"] is None for s in steps):
+        lines.append("This server sent no token probabilities (logprobs), so the text is not coloured by "
+                     "confidence; vLLM and SGLang send them.")
+    else:
+        lines.append(LEGEND)
+    lines.append(("Chat template applied by the server. " if chat else "") + "The prompt, then what the model wrote:\n"
+                 + _fence(("" if chat else text) + written))
+    yield Reply(text="\n\n".join(lines), spans=spans,
+                data={"model": server.model, "server": server.url, "text": written, "stop_reason": reason,
+                      "sampling": vars(sampling).copy(), "steps": steps})
+
+
+def _remote_span(piece) -> Span:
+    if piece.p is None:
+        return Span(piece.text, None, 4, "the server sent no probabilities")
+    alts = ", ".join(f"{t!r} {q:.1%}" for t, q in piece.top)
+    return Span(piece.text, None, _band(piece.p), f"p {piece.p:.1%} · top: {alts}")
 
 
 def _n(count: int, word: str) -> str:

@@ -13,7 +13,7 @@ from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
 from tutor.anatomy import blocks_of, family_of, full_name, prompt_inputs, recording
 
 MAX_TOKENS = 512
-GRID_POSITIONS = 12  # the chart shows the last positions; more would not be readable
+GRID_POSITIONS = 6  # the last positions charted: readable, and their unembedding stays a fraction of a forward
 
 
 def lens_parts(model: Any) -> tuple[Any, Any]:
@@ -46,44 +46,55 @@ def lens(ctx, model: Annotated[str, Arg("a causal LM, e.g. smollm2-135m", choice
             raise ToolError(f"--position must be between {-len(tokens)} and {len(tokens) - 1} "
                             f"(the prompt has {len(tokens)} tokens), but got {position}.")
         pos = position % len(tokens)
-        blocks_name, blocks = blocks_of(lm.model)
-        names = [f"{blocks_name}.{i}" for i in range(len(blocks))]
-        with recording(lm.model, keep=tuple(names), only=tuple(names), cancel=ctx.cancel) as calls, \
-                torch.inference_mode():
-            out = lm.model(**inputs, output_hidden_states=True)
-            # the stream entering block 0 (embeddings) then each block's output, in block order
-            streams = [("embeddings", out.hidden_states[0])]
-            streams += [(c.name, c.output) for c in sorted(calls, key=lambda c: names.index(c.name))]
-            last = max(0, len(tokens) - GRID_POSITIONS)
-            decode = lambda i: lm.tokenizer.decode([i])  # noqa: E731
-            grid, grid_p, chosen = [], [], []
-            for _, h in streams:  # one layer at a time: only (positions, vocab) logits live at once
-                logits = unembed(norm(h[:, last:])).float()[0]
-                p, ids = torch.softmax(logits, -1).max(-1)
-                grid.append([decode(int(i)) for i in ids])
-                grid_p.append(p.tolist())
-                at = logits[pos - last].clone() if pos >= last else unembed(norm(h[:, pos:pos + 1])).float()[0, 0]
-                chosen.append(at)  # a copy, so this layer's full logits can be freed
-            diff = (logits - out.logits[0, last:].float()).abs().max().item()
-        return _reply(lm, tokens, pos, streams, chosen, (grid, grid_p), last, top, diff)
+        last = max(0, len(tokens) - GRID_POSITIONS)
+        streams, logits, diff = _lens_logits(lm.model, inputs, norm, unembed, last, pos, ctx.cancel)
+        return _reply(lm, tokens, pos, streams, logits, last, top, diff)
 
 
-def _reply(lm: Any, tokens: list[str], pos: int, streams: list, chosen: list, grids: tuple, last: int,
-           top: int, diff: float) -> Reply:
+def _lens_logits(model: Any, inputs: dict, norm: Any, unembed: Any, last: int, pos: int, cancel: Any):
+    """One forward pass, then one batched unembedding of every layer's stream at the positions
+    shown (the grid's, and `pos` if it lies before them): logits (layers + 1, positions, vocab).
+
+    hidden_states[i] is the stream entering block i (0: the embeddings), so it is block i-1's
+    output; the last entry is after the final norm, so the last block's raw output comes from
+    a hook on that block alone."""
     import torch
 
-    decode = lambda i: lm.tokenizer.decode([i])  # noqa: E731
+    blocks_name, blocks = blocks_of(model)
+    final = f"{blocks_name}.{len(blocks) - 1}"
+    with recording(model, keep=(final,), only=(final,), cancel=cancel) as calls, torch.inference_mode():
+        out = model(**inputs, output_hidden_states=True)
+        hidden = [*out.hidden_states[:len(blocks)], calls[-1].output]  # each (1, T, d)
+        names = ["embeddings", *(f"{blocks_name}.{i}" for i in range(len(blocks)))]
+        columns = ([pos] if pos < last else []) + list(range(last, hidden[0].shape[1]))
+        stream = torch.stack([h[0, columns] for h in hidden])  # (layers + 1, positions, d)
+        logits = unembed(norm(stream)).float()  # (layers + 1, positions, vocab)
+        diff = (logits[-1, int(pos < last):] - out.logits[0, last:].float()).abs().max().item()
+    return names, logits, diff
+
+
+def _reply(lm: Any, tokens: list[str], pos: int, names: list[str], logits: Any, last: int, top: int,
+           diff: float) -> Reply:
+    import torch
+
+    cache: dict[int, str] = {}
+    decode = lambda i: cache.setdefault(i, lm.tokenizer.decode([i]))  # noqa: E731
+    early = pos < last  # then column 0 is pos, and the grid's columns follow
+    chosen = logits[:, 0 if early else pos - last]  # (layers + 1, vocab)
+    cells = logits[:, int(early):]  # (layers + 1, grid positions, vocab)
+    top1, grid_ids = cells.max(-1)
+    grid_p = (top1 - torch.logsumexp(cells, -1)).exp()  # softmax's top-1 without writing a softmax out
+    grid = [[decode(i) for i in row] for row in grid_ids.tolist()]
     final_id = int(chosen[-1].argmax())
+    probs = torch.softmax(chosen, -1)
+    p_top, id_top = probs.topk(top, -1)
+    ranks = (chosen > chosen[:, final_id:final_id + 1]).sum(-1).tolist()  # 0: already top-1 there
     layers, rows = [], []
-    for i, ((name, _), lg) in enumerate(zip(streams, chosen)):
-        probs = torch.softmax(lg, -1)
-        p, ids = probs.topk(top)
-        best = [{"token": decode(int(t)), "id": int(t), "p": round(float(q), 5)} for q, t in zip(p, ids)]
-        rank = int((lg > lg[final_id]).sum())  # 0 = the final answer is already top-1 here
+    for i, name in enumerate(names):
+        best = [{"token": decode(t), "id": t, "p": round(q, 5)} for q, t in zip(p_top[i].tolist(), id_top[i].tolist())]
         layers.append({"layer": i - 1 if i else "embeddings", "name": name, "top": best,
-                       "final_token_rank": rank, "final_token_p": round(float(probs[final_id]), 5)})
+                       "final_token_rank": ranks[i], "final_token_p": round(float(probs[i, final_id]), 5)})
         rows.append(["emb" if not i else i - 1, *(f"{b['token']!r} {b['p']:.3f}" for b in best)])
-    grid, grid_p = grids
     first = next((layer["layer"] for layer in layers if layer["final_token_rank"] == 0), None)
     text = (f"After {tokens[pos]!r} (position {pos}) `{lm.spec.id}` predicts **{decode(final_id)!r}**. "
             f"Reading each block's output through the final norm and the unembedding, that token is first "
@@ -92,7 +103,7 @@ def _reply(lm: Any, tokens: list[str], pos: int, streams: list, chosen: list, gr
     if "untrained" in lm.spec.label:
         text += " This model has untrained weights: its predictions are noise, compare a trained model."
     return Reply(text=text, table=Table(["layer", *(f"top {k + 1}" for k in range(top))], rows),
-                 figure=_grid_figure(lm.spec.id, tokens[last:], grid, grid_p),
+                 figure=_grid_figure(lm.spec.id, tokens[last:], grid, grid_p.tolist()),
                  data={"model": lm.spec.id, "tokens": tokens, "position": pos, "prediction": decode(final_id),
                        "prediction_id": final_id, "first_layer_top1": first, "layers": layers,
                        "grid": {"positions": list(range(last, len(tokens))), "top1": grid},
@@ -100,23 +111,32 @@ def _reply(lm: Any, tokens: list[str], pos: int, streams: list, chosen: list, gr
 
 
 def _grid_figure(model_id: str, tokens: list[str], grid: list[list[str]], grid_p: list[list[float]]) -> Any:
-    """Layers (rows) x positions (columns): the top-1 token, coloured by its probability."""
+    """Layers (rows) x positions (columns): the top-1 token, coloured by its probability. A token
+    is written where it becomes top-1 and left blank while the layers above keep it, so the
+    chart shows where each prediction appears (and draws a fraction of the labels).
+
+    Margins are fixed in inches rather than found by tight_layout, which draws the whole figure
+    (every cell's text) once more just to measure it."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(1.1 * len(tokens) + 2, 0.32 * len(grid) + 1.5))
+    width, height = 1.1 * len(tokens) + 2.6, 0.2 * len(grid) + 1.9
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.5 / width, right=1 - 1.6 / width, bottom=1.1 / height, top=1 - 0.4 / height)
     ax = fig.add_subplot(1, 1, 1)
     image = ax.imshow(grid_p, aspect="auto", cmap="Blues", vmin=0, vmax=1, origin="lower")
     for r, row in enumerate(grid):
         for c, tok in enumerate(row):
+            if r and grid[r - 1][c] == tok:
+                continue
             ax.text(c, r, repr(tok)[1:-1][:8], ha="center", va="center", fontsize=6,
                     color="white" if grid_p[r][c] > 0.6 else "black")
     ax.set_xticks(range(len(tokens)), [repr(t)[1:-1][:8] for t in tokens], rotation=45, fontsize=7)
     ax.set_yticks(range(len(grid)), ["emb"] + [str(i) for i in range(len(grid) - 1)], fontsize=6)
-    ax.set_xlabel("input token (the prediction is for the token after it)")
+    ax.set_xlabel("input token (the prediction is for the token after it); blank: same as the layer below",
+                  fontsize=8)
     ax.set_ylabel("layer")
-    ax.set_title(f"logit lens: top-1 next token after each layer ({model_id})")
+    ax.set_title(f"logit lens: top-1 next token after each layer ({model_id})", fontsize=9)
     fig.colorbar(image, ax=ax, label="probability")
-    fig.tight_layout()
     return fig
 
 

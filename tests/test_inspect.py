@@ -401,3 +401,30 @@ def test_minilm_facts(ask):
     assert ask("/lens minilm-l6 hi").error
     embed = ask("/embed minilm-l6 cat").data
     assert embed["positions"]["positions"] == 512 and embed["tokens"][0]["neighbours"][0]["token"] == "cats"
+
+
+@pytest.mark.parametrize("model", ["tiny-gpt2", "tiny-llama"])
+def test_lens_every_layer_and_grid_cell_equals_the_norm_and_unembedding_of_that_stream(ask, tiny, model):
+    """The batched unembedding gives, cell by cell, what one layer at a time gives; a position
+    before the grid's columns (--position 0) is read from the same pass."""
+    from plugins.lens import GRID_POSITIONS, lens_parts
+
+    prompt = " ".join(["cat", "dog", "sat", "on", "the", "mat"] * 2)  # 12 tokens: more than the grid shows
+    reply = ask(f"/lens {model} --position 0 --top 2 {prompt}")
+    assert not reply.error, reply.text
+    data = reply.data
+    with tiny.model(model) as lm, torch.no_grad():
+        ids = lm.tokenizer(prompt, return_tensors="pt")
+        assert ids["input_ids"].shape[1] > GRID_POSITIONS
+        out = lm.model(**ids, output_hidden_states=True)
+        norm, unembed = lens_parts(lm.model)
+        # block i's output is hidden_states[i + 1], except the last one, which HF returns normed
+        streams = list(out.hidden_states[:-1])
+        for i, layer in enumerate(data["layers"][:-1]):
+            logits = unembed(norm(streams[i][0, 0]))
+            assert layer["top"][0]["id"] == int(logits.argmax()), i
+        for i, row in enumerate(data["grid"]["top1"][:-1]):
+            logits = unembed(norm(streams[i][0, data["grid"]["positions"]]))
+            assert row == [lm.tokenizer.decode([int(t)]) for t in logits.argmax(-1)], i
+        assert data["grid"]["top1"][-1] == [lm.tokenizer.decode([int(t)]) for t in out.logits[0, -GRID_POSITIONS:].argmax(-1)]
+    assert data["layers"][-1]["top"][0]["id"] == int(out.logits[0, 0].argmax())

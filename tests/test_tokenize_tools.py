@@ -118,3 +118,22 @@ def test_pitfalls_on_the_learners_text(ask):
 def test_tokenizers_lists_every_offline_tokenizer(ask):
     names = ask("/tokenizers").data["tokenizers"]
     assert {"gpt2", "r50k_base", "cl100k_base", "o200k_base", "bert-base-uncased", "smollm2", "whisper"} <= set(names)
+
+
+def test_tokenize_long_text_builds_only_what_it_shows_but_data_has_every_token(ask, tutor):
+    """Past the shown spans the data still names every token and every cut character."""
+    from plugins.tokenize import MAX_SPANS
+
+    text = "héllo 日本語 wörld " * 1200  # CJK characters are cut across GPT-2 tokens
+    reply = ask(f"/tokenize gpt2 {text}")
+    gpt2 = tutor.tokenizer("gpt2")
+    ids = gpt2.encode(text)
+    assert reply.data["ids"] == ids and len(ids) > MAX_SPANS
+    assert len(reply.spans) == MAX_SPANS
+    assert reply.data["tokens"] == [gpt2.token_name(i) for i in ids]
+    # the slow reference: pieces over the whole text
+    from tutor.tokenizers import pieces
+    everything = pieces(gpt2, text, ids)
+    assert reply.data["partial"] == [i for i, p in enumerate(everything) if p.partial]
+    assert max(reply.data["partial"]) > MAX_SPANS
+    assert [s.text for s in reply.spans] == [p.text for p in everything[:MAX_SPANS]]

@@ -139,6 +139,18 @@ def test_byte_level_round_trip_and_gpt2_equality_on_arbitrary_unicode(toks, text
             continue  # checked below: such bytes are dropped, and /tokenize says so
         assert toks[name].decode(toks[name].encode(text)) == text, name
     assert toks["gpt2"].encode(text) == toks["r50k_base"].encode(text)
+    # gpt2's ids come from tiktoken (the fast path): the Hugging Face object must agree with them
+    assert toks["gpt2"].tok.encode(text).ids == toks["gpt2"].encode(text)
+
+
+def test_gpt2_fast_path_agrees_with_its_hugging_face_object_on_counts_and_specials(toks):
+    gpt2 = toks["gpt2"]
+    text = big_text() + " <|endoftext|> typed"
+    assert gpt2.count(text) == len(gpt2.tok.encode(text).ids)
+    assert gpt2.encode_for_model(text) == gpt2.tok.encode(text, add_special_tokens=True).ids
+    assert gpt2.encode_allowing_specials("a<|endoftext|>b") == gpt2._allowing.encode("a<|endoftext|>b").ids
+    assert 50256 in gpt2.encode_allowing_specials("a<|endoftext|>b")
+    assert 50256 not in gpt2.encode("a<|endoftext|>b")
 
 
 def test_smollm2_has_no_token_for_some_bytes_and_drops_them(toks):
@@ -229,3 +241,23 @@ def test_byte_bpe_tokenizer_from_toy_merges_encodes_like_plain_bpe():
     assert tok.encode(sample) == expect
     assert tok.decode(tok.encode(sample)) == sample
     assert tok.merge(ranks[merges[0][0] + merges[0][1]]).rank == 0
+
+
+def test_gpt2_token_bytes_from_tiktoken_equal_the_hugging_face_names(toks):
+    from tutor.tokenizers import HFTokenizer
+
+    gpt2 = toks["gpt2"]
+    for id in (0, 220, 262, 1169, 31373, 50255, 50256):
+        assert gpt2.token_bytes(id) == HFTokenizer.token_bytes(gpt2, id)
+
+
+def test_gpt2_fast_lookups_equal_the_hugging_face_object_for_every_id(toks):
+    from tutor.tokenizers import HFTokenizer
+
+    gpt2 = toks["gpt2"]
+    for id in range(gpt2.vocab_size):
+        assert gpt2.token_name(id) == gpt2.tok.id_to_token(id)
+    for id in range(0, gpt2.vocab_size, 97):
+        assert gpt2.token_bytes(id) == HFTokenizer.token_bytes(gpt2, id)
+    with pytest.raises(Exception):
+        gpt2.token_name(gpt2.vocab_size)

@@ -362,8 +362,8 @@ _verified: set[Path] = set()  # converted folders whose files were hashed in thi
 
 def smollm2_converted(assets_dir: Path) -> Path:
     """Where the converted SmolLM2 folder lives (keyed by the GGUF's sha256); it may not exist yet."""
-    # "v2": folders with a manifest of file hashes (older folders without one are left alone)
-    return assets_dir / "converted" / "v2" / f"smollm2-135m-{SMOLLM2_GGUF.sha256[:16]}"
+    # "v3": config.json names its architectures (inference servers need it); v2 added the manifest
+    return assets_dir / "converted" / "v3" / f"smollm2-135m-{SMOLLM2_GGUF.sha256[:16]}"
 
 
 def smollm2_folder(assets_dir: Path) -> Path:
@@ -421,6 +421,7 @@ def _convert_gguf(gguf: Path, folder: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
+        model.config.architectures = [type(model).__name__]  # `transformers serve` and vLLM pick the class by it
         model.config.save_pretrained(tmp)
         model.generation_config.save_pretrained(tmp)
         save_model(model, str(tmp / "model.safetensors"))

@@ -253,8 +253,8 @@ class Decoder:
                     return
             try:
                 with self.tutor.model(self.model_id) as lm:  # the lock is held for this one step
-                    for stream in new:
-                        self._prefill(lm, batch, stream)
+                    if new:  # (one at a time until the first prefill shows the cache can stack)
+                        self._prefill(lm, batch, new)
                     self._drop_finished(batch)
                     if batch.rows:
                         self._decode_step(lm, batch)
@@ -265,28 +265,39 @@ class Decoder:
                     stream._out.put(_Failed(e))
                 batch = _Batch()
 
-    # -- one request joins: prefill alone, emit its first token, stack its cache into the batch --
-    def _prefill(self, lm: Any, batch: _Batch, stream: Stream) -> None:
+    # -- requests join: one prefill for all that arrived together, left-padded to the longest --
+    def _prefill(self, lm: Any, batch: _Batch, streams: list[Stream]) -> None:
         import torch
 
-        if stream._cancelled.is_set():
-            stream._out.put(_Done("stopped"))
+        live = []
+        for stream in streams:
+            if stream._cancelled.is_set():
+                stream._out.put(_Done("stopped"))
+            else:
+                live.append(stream)
+        if not live:
             return
-        ids = torch.tensor([stream.prompt_ids], device=lm.device)  # (1, P)
-        logits, cache = forward(lm.model, ids, torch.ones_like(ids))
+        longest = max(len(s.prompt_ids) for s in live)
+        # left padding keeps every row's last token in the last column; masked, it changes nothing
+        ids = torch.tensor([[0] * (longest - len(s.prompt_ids)) + s.prompt_ids for s in live], device=lm.device)
+        mask = torch.tensor([[0] * (longest - len(s.prompt_ids)) + [1] * len(s.prompt_ids) for s in live],
+                            device=lm.device)  # (R, P)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # each row counts from its own first token
+        logits, cache = forward(lm.model, ids, mask, positions if len(live) > 1 else None)
         self.forwards += 1
-        self._emit(lm, stream, logits)
+        for i, stream in enumerate(live):
+            self._emit(lm, stream, logits[i:i + 1])
         if self.stackable is None:
             self.stackable = _stackable(cache)
-        if stream.stop_reason is None:
-            self._join(batch, cache, torch.ones_like(ids), stream)
+        self._join(batch, cache, mask, live)
 
-    def _join(self, batch: _Batch, cache: Any, mask: Any, stream: Stream) -> None:
+    def _join(self, batch: _Batch, cache: Any, mask: Any, streams: list[Stream]) -> None:
+        """Stack the new rows' cache under the batch's (finished rows leave at _drop_finished)."""
         import torch
         from torch.nn.functional import pad
 
         if not batch.rows:
-            batch.rows, batch.cache, batch.mask = [stream], cache, mask
+            batch.rows, batch.cache, batch.mask = list(streams), cache, mask
             return
         old, new = _layers(batch.cache), _layers(cache)
         length = max(batch.mask.shape[1], mask.shape[1])
@@ -298,7 +309,7 @@ class Decoder:
         batch.cache = _cache([(torch.cat([left(ko, a), left(kn, b)]), torch.cat([left(vo, a), left(vn, b)]))
                               for (ko, vo), (kn, vn) in zip(old, new)])
         batch.mask = torch.cat([left(batch.mask, a), left(mask, b)])
-        batch.rows.append(stream)
+        batch.rows.extend(streams)
 
     # -- every row advances by one token in one forward pass --
     def _decode_step(self, lm: Any, batch: _Batch) -> None:

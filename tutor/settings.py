@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(200_000, description="longest message or text a tool accepts")
     max_upload_mb: float = Field(10.0, description="largest file a learner can upload")
     max_new_tokens: int = Field(512, description="most tokens one /generate may produce")
+    generation_url: str | None = Field(None, description="an OpenAI-compatible server (vLLM, SGLang, transformers "
+                                       "serve) for /generate, e.g. http://127.0.0.1:8000/v1; unset: the local decoder")
+    generation_model: str | None = Field(None, description="the model's name on that server; default: the first "
+                                         "it lists at /v1/models")
+    generation_key: SecretStr | None = Field(None, description="API key for that server, if it wants one")
     finetune_max_steps: int = Field(2000, description="most optimizer steps one fine-tune job may take")
     finetune_max_minutes: float = Field(30.0, description="wall time limit of one fine-tune job")
     finetune_concurrent_jobs: int = Field(1, description="fine-tune jobs running at once on this machine")
