@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .explainer import Passage
-from .tools import Reply
+from ..explainer import Passage
+from ..tools import Reply
 
 if TYPE_CHECKING:
-    from .lessons import Curriculum
-    from .retrieval import Hit, StepDoc, StepRetriever
+    from .curriculum import Curriculum
+    from .search import Hit, LessonSearch, StepDoc
 
 
 def _commands(cur: "Curriculum", doc: "StepDoc") -> list[str]:
@@ -65,7 +65,7 @@ def not_covered_reply(cur: "Curriculum", hits: list["Hit"]) -> Reply:
                  data={"covered": False, "matches": [_match(h) for h in hits[:3]]})
 
 
-def answer(retriever: "StepRetriever", question: str) -> tuple[Reply, list["Hit"]]:
+def answer(retriever: "LessonSearch", question: str) -> tuple[Reply, list["Hit"]]:
     """The retrieval answer to a free question, and the hits it came from."""
     hits = retriever.rank(question, k=8)
     if retriever.covered(hits, question):
