@@ -87,4 +87,5 @@ def _explain(tok, parts, text: str) -> list[str]:
 
 @hookimpl
 def register_tools(register):
-    register(tokenize, example="/tokenize gpt2 unhappiness")
+    register(tokenize, example="/tokenize gpt2 unhappiness",
+             phrases=['tokenize', 'tokenise', 'split into tokens', 'tokens of', 'cut into tokens'])
