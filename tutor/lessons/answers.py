@@ -9,17 +9,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..explainer import Passage
 from ..tools import Reply
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # search.py's Hit, StepDoc and LessonSearch are named, not imported: it imports us
     from .curriculum import Curriculum
-    from .search import Hit, LessonSearch, StepDoc
 
 
-def _commands(cur: "Curriculum", doc: "StepDoc") -> list[str]:
+def _commands(cur: "Curriculum", doc: Any) -> list[str]:
     """The step's own commands, else the lesson's first ones (a quiz shows what its lesson runs)."""
     lesson = cur.get(doc.lesson)
     return list(doc.commands[:3]) or (lesson.commands[:2] if lesson else [])
@@ -30,11 +29,11 @@ def _label(cur: "Curriculum", lesson_id: str) -> str:
     return f"lesson {cur.index(lesson_id) + 1} · {lesson.title}"
 
 
-def _match(hit: "Hit") -> dict:
+def _match(hit: Any) -> dict:
     return {"lesson": hit.doc.lesson, "step": hit.doc.step, "score": round(hit.score, 3)}
 
 
-def covered_reply(cur: "Curriculum", hits: list["Hit"], lead: str = "") -> Reply:
+def covered_reply(cur: "Curriculum", hits: list[Any], lead: str = "") -> Reply:
     top = hits[0].doc
     lesson = cur.get(top.lesson)
     others = []
@@ -52,7 +51,7 @@ def covered_reply(cur: "Curriculum", hits: list["Hit"], lead: str = "") -> Reply
                        "matches": [_match(h) for h in hits[:3]]})
 
 
-def not_covered_reply(cur: "Curriculum", hits: list["Hit"]) -> Reply:
+def not_covered_reply(cur: "Curriculum", hits: list[Any]) -> Reply:
     near: list[str] = []
     for h in hits:
         if h.doc.lesson not in near:
@@ -65,7 +64,7 @@ def not_covered_reply(cur: "Curriculum", hits: list["Hit"]) -> Reply:
                  data={"covered": False, "matches": [_match(h) for h in hits[:3]]})
 
 
-def answer(retriever: "LessonSearch", question: str) -> tuple[Reply, list["Hit"]]:
+def answer(retriever: Any, question: str) -> tuple[Reply, list[Any]]:
     """The retrieval answer to a free question, and the hits it came from."""
     hits = retriever.rank(question, k=8)
     if retriever.covered(hits, question):
@@ -73,7 +72,7 @@ def answer(retriever: "LessonSearch", question: str) -> tuple[Reply, list["Hit"]
     return not_covered_reply(retriever.cur, hits), hits
 
 
-def passages(cur: "Curriculum", hits: list["Hit"], k: int = 3) -> list[Passage]:
+def passages(cur: "Curriculum", hits: list[Any], k: int = 3) -> list[Passage]:
     """The best k steps as the explainer's grounding passages."""
     return [Passage(h.doc.lesson, h.doc.title, h.doc.step, h.doc.shown, tuple(_commands(cur, h.doc)), h.score)
             for h in hits[:k]]
