@@ -114,7 +114,7 @@ class Names:
             best = min(p for p, _, _ in mine)
             return list(dict.fromkeys(n for p, _, n in mine if p == best))
         if kind == "tokenizers":  # a model named where a tokenizer is wanted: its own tokenizer
-            return list(dict.fromkeys(t for _, k, m in entries if k == "models"
+            return list(dict.fromkeys(t for p, k, m in entries if k == "models" and p in (0, 3)  # not an architecture
                                       for t in self.offered_all("tokenizers") if norm(m).startswith(norm(t))))
         if "/" in surface and is_hub_id(surface, namespaced=True):
             return [surface]
@@ -340,9 +340,9 @@ def interpret(text: str, tools: dict[str, Tool], names: Names) -> Run | Ask | No
         return None
     if QUESTION.match(last) and not msg.quotes and any(p.rest for p in tool.params) and not got.args:
         return None  # "how many tokens are in o200k_base?" asks about the lessons' facts
-    rivals = [t for r, _, t, _ in scored[1:] if r == rank]
+    rivals = [t for r, at, t, _ in scored[1:] if r == rank and at == start]  # else the earlier phrase leads
     if rivals:
-        lines = [command_line(t, g.args) for r, _, t, g in scored if r == rank][:3]
+        lines = [command_line(t, g.args) for r, at, t, g in scored if r == rank and at == start][:3]
         return Ask("Which did you mean?", tuple(lines))
     if got.ask:
         q, param, candidates = got.ask
