@@ -153,3 +153,20 @@ def test_the_free_question_turn_streams_a_configured_explainer(monkeypatch, tuto
 
 def test_the_default_has_no_explainer():
     assert explainer.explainer_for(Settings()) is None
+
+
+def test_the_conversation_over_a_real_server(tutor):
+    """The same pipeline behind the page's /ask API (what MCP clients call too), on 127.0.0.1."""
+    from gradio_client import Client
+
+    from tutor import web
+    from web_server import running
+
+    with running(web.server_app(Tutor(tutor.settings, registry=tutor.registry))) as url:
+        client = Client(url + "/", verbose=False)
+        first = client.predict("tokenize unhappiness with bert", "convo-1", api_name="/ask")
+        assert first["data"]["command"] == "/tokenize bert-base-uncased unhappiness" and not first["error"]
+        follow = client.predict("now with gpt2", "convo-1", api_name="/ask")
+        assert follow["data"]["command"] == "/tokenize gpt2 unhappiness"
+        other = client.predict("now with gpt2", "convo-2", api_name="/ask")  # another learner has no memory
+        assert "command" not in other["data"]
