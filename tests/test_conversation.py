@@ -139,7 +139,7 @@ def test_the_free_question_turn_streams_a_configured_explainer(monkeypatch, tuto
             yield Reply(text="thinking", done=False)
             yield Reply(text=f"explained with {ran[-1].data['counts']['gpt2']} token", data={"ran": ran[-1].data})
 
-    monkeypatch.setattr(explainer, "explainer_for", lambda settings: Recorder())
+    monkeypatch.setattr(session.tutor, "explainer", Recorder())
     chat.final("/tokenize gpt2 hello", session)
     replies = list(chat.respond("what is attention?", session))
     assert [r.done for r in replies] == [False, True] and replies[-1].text == "explained with 1 token"

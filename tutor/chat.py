@@ -21,7 +21,7 @@ import threading
 from dataclasses import replace
 from typing import Callable, Iterator
 
-from . import explainer, followups, intents
+from . import followups, intents
 from .calls import guarded, run_command
 from .context import Session
 from .lessons.answers import answer as retrieval_answer
@@ -101,7 +101,7 @@ def _question(text: str, session: Session, run: Callable[[str, bool], Iterator[R
     memory = followups.memory_of(session)
     if reply.data.get("covered"):
         memory.note_answer(text, reply.data["lesson"], reply.data["step"])
-    writer = explainer.explainer_for(tutor.settings)
+    writer = tutor.explainer  # explainer.explainer_for(settings, tutor), made once per process
     if writer is None or not reply.data.get("covered"):  # off-topic stays declined, whoever writes
         return iter([reply])
     recent = [(line, data) for line, data in memory.calls[-3:]]
