@@ -81,20 +81,41 @@ def _quiz_text(step: "LessonStep") -> str:
     return f"**Quiz:** {q.question}{choices}\n\n**Answer:** {q.accepted[0]}. {q.explanation.strip()}"
 
 
+def _samples(lesson: "Lesson") -> list[re.Pattern]:
+    """The sample texts the lesson's commands run ("Write a short poem about the sea ..."), as
+    patterns that ignore line breaks: data a step works on, not what it teaches."""
+    out = []
+    for step in lesson.steps:
+        words = (step.command or "").split()
+        for k in range(1, min(4, len(words))):
+            if len(words) - k >= 4:
+                out.append(re.compile(r"\s+".join(re.escape(w) for w in words[k:])))
+    return out
+
+
 def lesson_docs(lesson: "Lesson") -> list[StepDoc]:
-    """The lesson's answerable steps; run/try/check steps join the text step before them."""
+    """The lesson's answerable steps; run/try/check steps join the text step before them. A
+    step's sample texts are left out of what is indexed, so "write me a poem about the sea"
+    does not find the step that tokenizes such an instruction."""
     docs: list[StepDoc] = []
     head = f"{lesson.title}. {lesson.summary}"
+    samples = _samples(lesson)
+
+    def plain(text: str) -> str:
+        for pattern in samples:
+            text = pattern.sub(" ", text)
+        return text
+
     for i, step in enumerate(lesson.steps, 1):
         if step.kind in ("text", "quiz"):
             shown = step.text.strip() if step.text else _quiz_text(step)
-            docs.append(StepDoc(lesson.id, lesson.title, i, step.kind, shown, f"{head}\n{shown}", ()))
+            docs.append(StepDoc(lesson.id, lesson.title, i, step.kind, shown, f"{head}\n{plain(shown)}", ()))
         elif docs and docs[-1].kind == "text":  # illustrates the text step before it
             d = docs[-1]
             tool = step.command.split()[0].lstrip("/")  # the tool's name, never its sample prompt
             extra = " ".join(x for x in (step.say, step.check.claim if step.check else "", tool) if x)
             cmds = d.commands + ((step.command,) if step.command not in d.commands else ())
-            docs[-1] = StepDoc(d.lesson, d.title, d.step, d.kind, d.shown, f"{d.indexed}\n{extra}", cmds)
+            docs[-1] = StepDoc(d.lesson, d.title, d.step, d.kind, d.shown, f"{d.indexed}\n{plain(extra)}", cmds)
     return docs
 
 
