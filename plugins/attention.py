@@ -87,4 +87,5 @@ def _heatmaps(weights: Any, shown: list[int], tokens: list[str], layer: int) -> 
 
 @hookimpl
 def register_tools(register):
-    register(attention, example="/attention smollm2-135m --layer 3 The cat sat on the mat because it was tired")
+    register(attention, example="/attention smollm2-135m --layer 3 The cat sat on the mat because it was tired",
+             phrases=['attention', 'attention map', 'attention pattern', 'attention heads', 'attends to'])

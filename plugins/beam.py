@@ -88,4 +88,5 @@ def _causal_only(ctx, model: str, what: str) -> None:
 
 @hookimpl
 def register_tools(register):
-    register(beam, example="/beam smollm2-135m --beams 4 --max-tokens 8 The capital of France is")
+    register(beam, example="/beam smollm2-135m --beams 4 --max-tokens 8 The capital of France is",
+             phrases=['beam search', 'beams'])

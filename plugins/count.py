@@ -70,4 +70,5 @@ def count(ctx, tokenizer: Annotated[str | None, Arg("tokenizer name; all of them
 
 @hookimpl
 def register_tools(register):
-    register(count, example="/count o200k_base The cat sat on the mat")
+    register(count, example="/count o200k_base The cat sat on the mat",
+             phrases=['count tokens', 'count the tokens', 'how many tokens', 'number of tokens', 'token count'])

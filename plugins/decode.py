@@ -70,4 +70,5 @@ def _list(values) -> str:
 
 @hookimpl
 def register_tools(register):
-    register(decode, example="/decode gpt2 15496 995")
+    register(decode, example="/decode gpt2 15496 995",
+             phrases=['decode', 'ids to text', 'what text is'])

@@ -112,4 +112,5 @@ def _figure(model_id: str, piece: dict, similarity: Any) -> Any:
 
 @hookimpl
 def register_tools(register):
-    register(embed, example='/embed smollm2-135m " cat"')
+    register(embed, example='/embed smollm2-135m " cat"',
+             phrases=['embedding', 'nearest', 'neighbours', 'neighbors', 'similar tokens'])

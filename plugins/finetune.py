@@ -844,7 +844,8 @@ def _list(ctx) -> Reply:
 
 @hookimpl
 def register_tools(register):
-    register(finetune, example="/finetune --file notes.txt --steps 20")
+    register(finetune, example="/finetune --file notes.txt --steps 20",
+             phrases=['fine-tune', 'fine tune', 'finetune', 'fine-tuning', 'fine-tuned', 'finetuned'])
 
 
 @hookimpl

@@ -35,4 +35,5 @@ def jobs(ctx) -> Reply:
 
 @hookimpl
 def register_tools(register):
-    register(jobs, example="/jobs")
+    register(jobs, example="/jobs",
+             phrases=['background jobs', 'my jobs', 'running jobs'])

@@ -121,4 +121,5 @@ def _causal_only(ctx, model: str, what: str) -> None:
 
 @hookimpl
 def register_tools(register):
-    register(kvcache, example="/kvcache smollm2-135m --steps 8 The capital of France is")
+    register(kvcache, example="/kvcache smollm2-135m --steps 8 The capital of France is",
+             phrases=['kv cache', 'key/value cache', 'key value cache'])

@@ -142,4 +142,5 @@ def _grid_figure(model_id: str, tokens: list[str], grid: list[list[str]], grid_p
 
 @hookimpl
 def register_tools(register):
-    register(lens, example="/lens smollm2-135m The capital of France is")
+    register(lens, example="/lens smollm2-135m The capital of France is",
+             phrases=['logit lens', 'lens'])

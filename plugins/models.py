@@ -26,4 +26,5 @@ def models(ctx, model: Annotated[str | None, Arg("show only this model", choices
 
 @hookimpl
 def register_tools(register):
-    register(models, example="/models")
+    register(models, example="/models",
+             phrases=['list the models', 'list models', 'show the models', 'available models', 'all models'])

@@ -136,5 +136,7 @@ def spectrogram(ctx, *, seconds: Annotated[float, Arg("length of the test sound,
 
 @hookimpl
 def register_tools(register):
-    register(patches, example="/patches --size 224 --patch 16")
-    register(spectrogram, example="/spectrogram --seconds 5")
+    register(patches, example="/patches --size 224 --patch 16",
+             phrases=['patches', 'vision transformer', 'image into', 'picture into'])
+    register(spectrogram, example="/spectrogram --seconds 5",
+             phrases=['spectrogram', 'log-mel', 'mel bands', 'audio front end'])

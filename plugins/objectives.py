@@ -161,4 +161,5 @@ def _span(text: str, seed: int) -> Reply:
 
 @hookimpl
 def register_tools(register):
-    register(objectives, example="/objectives masked --model minilm-l6 --mask sat The cat sat on the mat")
+    register(objectives, example="/objectives masked --model minilm-l6 --mask sat The cat sat on the mat",
+             phrases=['objective', 'masked language', 'span corruption'])

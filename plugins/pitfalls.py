@@ -152,4 +152,5 @@ def library_default(tok: Tokenizer, sample: str) -> dict:
 
 @hookimpl
 def register_tools(register):
-    register(pitfalls, example="/pitfalls In 2024 the unhappiness index rose to 1,234,567.")
+    register(pitfalls, example="/pitfalls In 2024 the unhappiness index rose to 1,234,567.",
+             phrases=['pitfalls', 'tokenizer surprises', 'tokenization surprises', 'tokenization pitfalls'])

@@ -149,4 +149,5 @@ def _figure(table: Any, gram: Any, left: str, right: str) -> Any:
 
 @hookimpl
 def register_tools(register):
-    register(positions, example="/positions sinusoidal --length 64 --dim 64")
+    register(positions, example="/positions sinusoidal --length 64 --dim 64",
+             phrases=['positional encoding', 'positional encodings', 'positions'])

@@ -111,4 +111,5 @@ def _explain(tok, parts, names: dict[int, str], partial: list[int], text: str) -
 
 @hookimpl
 def register_tools(register):
-    register(tokenize, example="/tokenize gpt2 unhappiness")
+    register(tokenize, example="/tokenize gpt2 unhappiness",
+             phrases=['tokenize', 'tokenise', 'split into tokens', 'tokens of', 'cut into tokens'])

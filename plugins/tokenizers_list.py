@@ -36,4 +36,5 @@ def tokenizers(ctx) -> Reply:
 
 @hookimpl
 def register_tools(register):
-    register(tokenizers, example="/tokenizers")
+    register(tokenizers, example="/tokenizers",
+             phrases=['list the tokenizers', 'list tokenizers', 'show the tokenizers', 'available tokenizers', 'all tokenizers'])

@@ -153,7 +153,9 @@ def test_free_question_answer_and_off_topic(make_tutor):
     t = make_tutor()
     r = say(t, "why is the vocabulary 50,257?")
     assert r.data["covered"] and r.data["lesson"] == "tok-vocab-size"
-    assert "lesson tok-vocab-size" in r.buttons and any(b.startswith("/") for b in r.buttons)
+    assert r.buttons[0] == f"lesson tok-vocab-size {r.data['step']}" and any(b.startswith("/") for b in r.buttons)
+    opened = say(t, r.buttons[0])  # the button opens the lesson at that step
+    assert opened.data["lesson"] == "tok-vocab-size" and opened.data["step"] == r.data["step"]
     off = say(t, "how do I bake sourdough bread?")
     assert off.data["covered"] is False and "don't cover" in off.text
 

@@ -48,9 +48,9 @@ def parser() -> argparse.ArgumentParser:
                        help="an origin allowed to embed/call the app from another site (repeatable; TUTOR_CORS_ORIGINS)")
     serve.add_argument("--max-upload-mb", type=float, help="largest upload accepted (TUTOR_MAX_UPLOAD_MB)")
 
-    ask = sub.add_parser("ask", help="one chat turn in the terminal, e.g. tutor ask \"/count hello\"")
+    ask = sub.add_parser("ask", help="chat turns in the terminal, e.g. tutor ask \"/count hello\" \"and with bert?\"")
     _settings_flags(ask)
-    ask.add_argument("message", help="what you would type in the chat")
+    ask.add_argument("message", nargs="+", help="what you would type in the chat; several are one conversation")
     ask.add_argument("--json", action="store_true", help="print the reply's structured data as JSON")
 
     plugins = sub.add_parser("plugins", help="list loaded plugins, what they register, and failures")
@@ -125,16 +125,23 @@ def serve(tutor: Tutor, mcp: bool = False, root_path: str | None = None) -> int:
     return 0
 
 
-def ask(tutor: Tutor, message: str, as_json: bool) -> int:
-    reply = None
-    for reply in chat.respond(message, tutor.session("terminal")):
-        if not reply.done and not as_json:
-            print(reply.plain(), file=sys.stderr, flush=True)
-    if as_json:
-        print(json.dumps(reply.data if not reply.error else {"error": reply.text}, indent=2, ensure_ascii=False))
-    else:
-        print(reply.plain())
-    return 1 if reply.error else 0
+def ask(tutor: Tutor, messages: list[str] | str, as_json: bool) -> int:
+    """Each message is one turn of the same conversation, so follow-ups ("now with bert") work."""
+    messages = [messages] if isinstance(messages, str) else messages
+    failed = False
+    for message in messages:
+        if len(messages) > 1 and not as_json:
+            print(f"> {message}", flush=True)
+        reply = None
+        for reply in chat.respond(message, tutor.session("terminal")):
+            if not reply.done and not as_json:
+                print(reply.plain(), file=sys.stderr, flush=True)
+        if as_json:
+            print(json.dumps(reply.data if not reply.error else {"error": reply.text}, indent=2, ensure_ascii=False))
+        else:
+            print(reply.plain() + ("\n" if len(messages) > 1 else ""))
+        failed = failed or reply.error
+    return 1 if failed else 0
 
 
 def list_plugins(tutor: Tutor, as_json: bool) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from .plugins import Registry, build_registry
 from .settings import Settings
 from .tokenizers import Tokenizer, find_tokenizer
 from .tools import ToolError
+
+
+log = logging.getLogger("tutor.context")
 
 
 @lru_cache(maxsize=None)
@@ -70,9 +74,17 @@ class Tutor:
 
     @cached_property
     def lesson_search(self):
-        """The BM25 index over the curriculum's passages, built on the first free question."""
-        from .lessons.search import LessonSearch
-        return LessonSearch(self.curriculum)
+        """Hybrid retrieval over the curriculum's steps (tutor/lessons/search.py), built on the first
+        free question; its step embeddings are cached under the assets dir. Without the MiniLM
+        encoder (its package cannot be fetched) it is BM25 alone."""
+        from .lessons.search import ENCODER_MODEL, LessonSearch, minilm_encoder
+
+        try:
+            return LessonSearch(self.curriculum, minilm_encoder(self), self.settings.assets / "embeddings")
+        except Exception as e:  # noqa: BLE001 - any reason the encoder cannot run: say it, keep BM25
+            log.warning("free questions use BM25 only: %s could not embed (%s: %s)", ENCODER_MODEL,
+                        type(e).__name__, e)
+            return LessonSearch(self.curriculum)
 
     @cached_property
     def explainer(self):

@@ -9,7 +9,7 @@ hookimpl = pluggy.HookimplMarker("tutor")
 
 @hookspec
 def register_tools(register):
-    """Register tools: register(function, name=None, example="") or register(Tool)."""
+    """Register tools: register(function, name=None, example="", phrases=["how many tokens", ...]) or register(Tool)."""
 
 
 @hookspec

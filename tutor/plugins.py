@@ -10,6 +10,7 @@ name clashes in one place. A plugin that fails to import or whose hook raises is
 from __future__ import annotations
 
 import importlib
+import dataclasses
 import importlib.metadata
 import importlib.util
 import logging
@@ -185,7 +186,7 @@ def _call(reg: Registry, impl: Any, hook: str, source: str, settings: Any = None
     kind = hook.removeprefix("register_")
     added: list[str] = []
 
-    def register(item: Any, name: str | None = None, example: str = "") -> None:
+    def register(item: Any, name: str | None = None, example: str = "", phrases: Iterable[str] = ()) -> None:
         if kind == "lessons":
             reg.lessons.append((info.name, Path(item)))
             added.append(str(item))
@@ -195,7 +196,9 @@ def _call(reg: Registry, impl: Any, hook: str, source: str, settings: Any = None
             added.append(getattr(item, "__name__", repr(item)))
             return
         if kind == "tools" and not isinstance(item, Tool):
-            item = Tool.from_function(item, name=name, example=example)
+            item = Tool.from_function(item, name=name, example=example, phrases=tuple(phrases))
+        elif kind == "tools" and phrases:  # a ready Tool may get more phrases at registration
+            item = dataclasses.replace(item, phrases=item.phrases + tuple(p.lower() for p in phrases))
         key = item.name if kind in ("tools", "tokenizers") else item.id
         table = getattr(reg, kind)
         if key in table:

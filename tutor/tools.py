@@ -18,7 +18,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Union
+from typing import Annotated, Any, Callable, Sequence, Union
 
 
 class ToolError(Exception):
@@ -111,10 +111,13 @@ class Tool:
     description: str
     params: list[Param]
     example: str = ""
+    # plain words the tool answers to ("how many tokens", "split into tokens"): tutor/intents.py
+    phrases: tuple[str, ...] = ()
     plugin: str = ""  # filled by the plugin manager: who registered it
 
     @classmethod
-    def from_function(cls, func: Callable[..., Any], name: str | None = None, example: str = "") -> Tool:
+    def from_function(cls, func: Callable[..., Any], name: str | None = None, example: str = "",
+                      phrases: Sequence[str] = ()) -> Tool:
         doc = inspect.cleandoc(func.__doc__ or "")
         summary, _, description = doc.partition("\n")
         if not summary:
@@ -123,7 +126,7 @@ class Tool:
         if sum(p.rest for p in params) > 1:
             raise TypeError(f"tool {func.__name__!r}: only one parameter can take the rest of the line")
         return cls((name or func.__name__).replace("_", "-"), func, summary.strip(),
-                   description.strip(), params, example)
+                   description.strip(), params, example, tuple(p.lower() for p in phrases))
 
     def usage(self) -> str:
         """Options first: they must come before the free text."""

@@ -19,4 +19,5 @@ def bytes_(ctx, text: Text = "") -> Reply:
 
 @hookimpl
 def register_tools(register):
-    register(bytes_, name="bytes", example="/bytes héllo")
+    register(bytes_, name="bytes", example="/bytes héllo",
+             phrases=["utf-8 bytes", "bytes of", "byte values"])  # so "show the bytes of 'héllo'" runs it

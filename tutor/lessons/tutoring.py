@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # ---- the chat: navigation and quizzes -------------------------------------------------------
 
 _NAV = {"start": "start", "begin": "start", "resume": "start", "continue": "start", "next": "next",
-        "n": "next", "back": "back", "previous": "back", "prev": "back", "repeat": "repeat", "again": "repeat",
+        "n": "next", "back": "back", "previous": "back", "prev": "back", "repeat": "repeat",
         "lessons": "lessons", "lesson": "lessons", "outline": "lessons", "curriculum": "lessons", "where am i": "where",
         "where am i now": "where", "progress": "where"}
 
@@ -31,7 +31,7 @@ def chat_turn(text: str, session: Session) -> Iterable[Reply] | None:
     """Lesson navigation and quiz answers; None when the message is neither (search takes it)."""
     words = re.sub(r"[\s?!.]+$", "", text.strip().lower())
     action = _NAV.get(words)
-    m = re.fullmatch(r"(?:lesson|go to lesson|open lesson)\s+(\S+)", words)
+    m = re.fullmatch(r"(?:lesson|go to lesson|open lesson)\s+(\S+)(?:\s+(?:step\s+)?(\d+))?", words)
     tutor = session.tutor
     cur, store = tutor.curriculum, tutor.progress
     if action is None and m is None:
@@ -49,7 +49,8 @@ def chat_turn(text: str, session: Session) -> Iterable[Reply] | None:
             return [Reply(text=f"There is no lesson {m.group(1)!r}.{suggest(m.group(1), [l.id for l in cur.lessons])} "
                                "Say `lessons` for the list; `lesson 3` or `lesson ID` opens one.",
                           buttons=["lessons"])]
-        progress.lesson, progress.step, progress.quiz_tries = lesson.id, 0, 0
+        step = min(max(int(m.group(2) or 1), 1), len(lesson.steps)) - 1  # `lesson ID STEP` opens at a step
+        progress.lesson, progress.step, progress.quiz_tries = lesson.id, step, 0
     elif action == "lessons":
         return [Reply(text=outline_markdown(cur, progress), data={"outline": outline(cur, progress)})]
     elif action == "where":
@@ -210,8 +211,3 @@ def _grade(cur: Curriculum, progress: Progress, quiz: Quiz, text: str, session: 
     hint = quiz.hint or "Read the step before this one again, or try the command it offers."
     return Reply(text=f"✘ Not {given!r}. Hint: {hint}\n\n*Try again, or say `next` to skip.*",
                  data={"correct": False, "tries": progress.quiz_tries})
-
-
-def search_turn(text: str, session: Session) -> Iterable[Reply] | None:
-    """Any message that is not a command or lesson navigation: answer it from the lessons."""
-    return [session.tutor.lesson_search.answer(text)]

@@ -1,0 +1,356 @@
+"""Plain words -> a tool call, or one short question when the request is ambiguous or incomplete.
+
+It knows no particular tool. Everything comes from the registry: tool names and the phrases a
+tool declares when it registers, parameter names, types and choices from the tool's schema, and
+model and tokenizer names with their aliases, families ("GPT-4o" -> o200k_base) and
+architectures ("llama" -> smollm2-135m).
+
+    "tokenize unhappiness with bert"         -> Run("/tokenize bert-base-uncased unhappiness")
+    "how many tokens is 'hi' in gpt-4o?"     -> Run("/count o200k_base hi")
+    "show me layer 3's attention"            -> Ask("Which model?", "/attention smollm2-135m --layer 3", ...)
+    "what is attention?"                     -> None (a free question)
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .hub_ids import is_hub_id
+from .tools import Param, Tool
+
+KINDS = ("models", "tokenizers")
+QUESTION = re.compile(r"^(?:what|why|how|when|where|which|who|whose|is|are|does|did|can|could|should|"
+                      r"would|will|explain|tell)\b", re.I)
+QUOTED = re.compile(r"""(?:^|(?<=[\s(:,]))(?:"([^"]+)"|'([^']+)'|“([^”]+)”|‘([^’]+)’)(?=$|[\s?.!,;:)])""")
+WORD = re.compile(r"[A-Za-z0-9][\w./-]*[A-Za-z0-9]|[A-Za-z0-9]")
+NUMBER = r"(-?\d+(?:\.\d+)?)"
+BEFORE_NAME = re.compile(r"(?:\b(?:with|in|using|on|for|by|from|of|through|via|to)\s+(?:the\s+)?)$", re.I)
+AFTER_NAME = re.compile(r"^\s*(?:model|tokenizer|encoding|vocab(?:ulary)?)\b", re.I)
+FILLER = re.compile(r"^(?:[\s,:;.!?-]|\b(?:for|after|of|on|in|with|about|from|to|as|is|into|using|by|me|my|"
+                    r"please|(?:(?:the|a|an)\s+)?(?:text|word|sentence|prompt|ids?|tokens?|string))\b)+", re.I)
+TRAILER = re.compile(r"(?:[\s,:;.!?]|\bplease\b|\bfor me\b)+$", re.I)
+
+
+@dataclass(frozen=True)
+class Run:
+    line: str  # the slash command the request means
+
+
+@dataclass(frozen=True)
+class Ask:
+    question: str
+    buttons: tuple[str, ...]  # whole commands, one per answer
+
+
+def stem(word: str) -> str:
+    """'tokenizes' -> 'tokeniz', 'merged' -> 'merg': close enough to match declared phrases."""
+    word = word.lower()
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def norm(surface: str) -> str:
+    """How names are compared: 'GPT-4o' == 'gpt4o', 'smollm2 135m' == 'smollm2-135m'."""
+    return re.sub(r"[\s._-]", "", surface.lower())
+
+
+def param_kind(p: Param) -> str | None:
+    """'models' or 'tokenizers' for a parameter that names one (by its choices, else its name)."""
+    if isinstance(p.choices, str) and p.choices in KINDS:
+        return p.choices
+    plural = p.name.rstrip("s") + "s"
+    return plural if plural in KINDS else None
+
+
+# ---- names the registry knows -----------------------------------------------------------------
+
+@dataclass
+class Names:
+    """surface -> [(priority, kind, name)]: 0 a name or alias, 1 a tokenizer's model family,
+    2 a model's architecture, 3 a unique-enough prefix of a name."""
+
+    table: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)
+    offered: dict[str, list[str]] = field(default_factory=dict)  # kind -> names to offer in a question
+
+    @classmethod
+    def build(cls, registry: Any, available_models: Iterable[str] | None = None) -> "Names":
+        names = cls()
+        for spec in registry.tokenizers.values():
+            names._add(0, "tokenizers", spec.name, [spec.name, *spec.aliases])
+            family = getattr(spec, "family", "") or ""
+            names._add(1, "tokenizers", spec.name, re.findall(r"[A-Za-z]+-?\d[\w.]*", family))
+        for spec in registry.models.values():
+            names._add(0, "models", spec.id, [spec.id, *getattr(spec, "aliases", ())])
+            names._add(2, "models", spec.id, [getattr(spec, "architecture", "") or ""])
+        names.offered = {"tokenizers": list(registry.tokenizers)[:5],
+                         "models": list(available_models if available_models is not None else registry.models)[:4]}
+        return names
+
+    def _add(self, priority: int, kind: str, name: str, surfaces: Iterable[str]) -> None:
+        for s in surfaces:
+            if norm(s) and (priority, kind, name) not in self.table.get(norm(s), []):
+                self.table.setdefault(norm(s), []).append((priority, kind, name))
+
+    def lookup(self, surface: str) -> list[tuple[int, str, str]]:
+        key = norm(surface)
+        if key in self.table:
+            return self.table[key]
+        if len(key) < 4 or key.isdigit():
+            return []
+        return [(3, k, n) for s, entries in self.table.items() if s.startswith(key)
+                for p, k, n in entries if p == 0]
+
+    def resolve(self, surface: str, kind: str) -> list[str]:
+        """The names of `kind` a mention means, best first (several: ask which)."""
+        entries = self.lookup(surface)
+        mine = [e for e in entries if e[1] == kind]
+        if mine:
+            best = min(p for p, _, _ in mine)
+            return list(dict.fromkeys(n for p, _, n in mine if p == best))
+        if kind == "tokenizers":  # a model named where a tokenizer is wanted: its own tokenizer
+            return list(dict.fromkeys(t for p, k, m in entries if k == "models" and p in (0, 3)  # not an architecture
+                                      for t in self.offered_all("tokenizers") if norm(m).startswith(norm(t))))
+        if "/" in surface and is_hub_id(surface, namespaced=True):
+            return [surface]
+        return []
+
+    def offered_all(self, kind: str) -> list[str]:
+        return list(dict.fromkeys(n for entries in self.table.values() for p, k, n in entries if k == kind and p == 0))
+
+
+# ---- reading the message ------------------------------------------------------------------------
+
+@dataclass
+class Message:
+    text: str  # as typed
+    masked: str  # lower case; quoted text and "'s" blanked out, positions kept
+    quotes: list[str]
+    words: list[tuple[str, int, int]]  # (word, start, end) in masked
+
+    @classmethod
+    def read(cls, text: str) -> "Message":
+        quotes, masked = [], list(text.lower())
+        for m in QUOTED.finditer(text):
+            quotes.append(next(g for g in m.groups() if g is not None))
+            masked[m.start():m.end()] = " " * (m.end() - m.start())
+        flat = re.sub(r"'s\b", "  ", "".join(masked))
+        return cls(text, flat, quotes, [(m.group(), m.start(), m.end()) for m in WORD.finditer(flat)])
+
+    def parts(self) -> list[tuple[str, int, int]]:
+        """Words split at - and _ ('top-k' -> top, k) with their spans, for phrase matching."""
+        out = []
+        for word, start, _ in self.words:
+            for m in re.finditer(r"[a-z0-9]+", word):
+                out.append((m.group(), start + m.start(), start + m.end()))
+        return out
+
+
+def phrase_spans(tool: Tool, msg: Message) -> list[tuple[int, int, int]]:
+    """(length in words, start, end) of every phrase of the tool found in the message."""
+    parts = msg.parts()
+    stems = [stem(p) for p, _, _ in parts]
+    found = [(1, s, e) for w, s, e in msg.words if w == tool.name]
+    for phrase in tool.phrases:
+        want = [stem(w) for w in re.findall(r"[a-z0-9]+", phrase)]
+        for i in range(len(stems) - len(want) + 1):
+            if want and stems[i:i + len(want)] == want:
+                found.append((len(want), parts[i][1], parts[i + len(want) - 1][2]))
+    return found
+
+
+def mentions(msg: Message, names: Names) -> list[tuple[str, int, int]]:
+    """(surface, start, end) of each registry name in the message, longest first at each place."""
+    out, words, i = [], msg.words, 0
+    while i < len(words):
+        for n in (3, 2, 1):
+            chunk = words[i:i + n]
+            if len(chunk) < n or any(msg.masked[a[2]:b[1]].strip(" -") for a, b in zip(chunk, chunk[1:])):
+                continue
+            surface = msg.masked[chunk[0][1]:chunk[-1][2]]
+            if names.lookup(surface) or ("/" in surface and is_hub_id(surface, namespaced=True)):
+                out.append((msg.text[chunk[0][1]:chunk[-1][2]], chunk[0][1], chunk[-1][2]))
+                i += n - 1
+                break
+        i += 1
+    return out
+
+
+# ---- filling a tool's parameters --------------------------------------------------------------
+
+@dataclass
+class Fill:
+    args: dict[str, Any] = field(default_factory=dict)
+    spans: list[tuple[int, int]] = field(default_factory=list)  # what the arguments used up
+    evidence: int = 0  # how many arguments the words gave: ranks tools that share a phrase
+    ask: tuple[str, str, list[str]] | None = None  # (question, parameter, candidates)
+
+    def take(self, name: str, value: Any, start: int, end: int) -> None:
+        if name not in self.args:
+            self.args[name] = value
+            self.spans.append((start, end))
+            self.evidence += 1
+
+
+def _numbers(p: Param, msg: Message, fill: Fill) -> None:
+    words = p.name.split("_")
+    name = r"[\s_-]*".join(re.escape(w) for w in words) + r"\w*"
+    for pattern in (rf"\b{name}\s*(?:=|:|of|to|is|at|equals?)?\s*{NUMBER}\b",
+                    rf"(?<![\w.]){NUMBER}\s*-?\s*{re.escape(words[-1])}\w*\b"):
+        m = re.search(pattern, msg.masked)
+        if m:
+            fill.take(p.name, m.group(1), m.start(), m.end())
+            return
+
+
+def _word_choice(p: Param, msg: Message, fill: Fill) -> None:
+    if p.type is bool:
+        flag = stem(p.name.replace("_", " ").split()[0])
+        for word, start, end in msg.words:
+            if stem(word) == flag or (len(p.name) >= 5 and word.startswith(p.name[:-1])):
+                fill.take(p.name, True, start, end)
+                return
+        return
+    for word, start, end in msg.words:
+        if word in p.choices:  # the first choice named wins
+            fill.take(p.name, word, start, end)
+            return
+
+
+def _fill_names(tool: Tool, msg: Message, names: Names, fill: Fill) -> None:
+    found = mentions(msg, names)
+    for kind in KINDS:
+        params = [p for p in tool.params if param_kind(p) == kind]
+        if not params:
+            continue
+        one = next((p for p in params if p.type is not list), None)
+        many = next((p for p in params if p.type is list), None)
+        picked: list[str] = []
+        for surface, start, end in found:
+            resolved = names.resolve(surface, kind)
+            if not resolved:
+                fill.ask = (f"`{surface}` is not a {kind[:-1]} here. Which {kind[:-1]}?",
+                            (one or many).name, names.offered[kind])
+                return
+            if len(resolved) > 1:
+                fill.ask = (f"Which {kind[:-1]} do you mean by `{surface}`?", (one or many).name, resolved)
+                return
+            if resolved[0] not in picked:
+                picked.append(resolved[0])
+            before = BEFORE_NAME.search(msg.masked[:start])
+            after = AFTER_NAME.match(msg.masked[end:])
+            fill.spans.append((before.start() if before else start, end + (after.end() if after else 0)))
+        if len(picked) > 1 and many is not None:
+            fill.args[many.name], fill.evidence = picked, fill.evidence + len(picked)
+        elif len(picked) > 1:
+            fill.ask = (f"Which {kind[:-1]}: one at a time here?", one.name, picked)
+        elif picked:
+            fill.take((one or many).name, picked[0] if one else picked, 0, 0)
+        elif one is not None and one.required:
+            fill.ask = (f"Which {kind[:-1]}?", one.name, names.offered[kind])
+
+
+def _leftover(msg: Message, fill: Fill, start: int) -> str:
+    """The words after the tool's phrase that no argument used: the text to work on."""
+    keep = list(msg.text)
+    for a, b in fill.spans:
+        keep[a:b] = "\x00" * (b - a)
+    runs = [FILLER.sub("", TRAILER.sub("", run)) for run in "".join(keep)[start:].split("\x00")]
+    runs = [r.strip() for r in runs if r.strip()]
+    return runs[-1] if runs else ""
+
+
+def fill(tool: Tool, msg: Message, names: Names, phrases: list[tuple[int, int, int]]) -> Fill:
+    """Arguments for `tool` from the message and the places its phrases were found."""
+    out = Fill(spans=[(s, e) for _, s, e in phrases])
+    start = min(s for _, s, _ in phrases)
+    for p in tool.params:
+        digits = isinstance(p.choices, tuple) and all(c.isdigit() for c in p.choices)
+        if p.type in (int, float) or digits:
+            _numbers(p, msg, out)
+        elif p.type is bool or (isinstance(p.choices, tuple) and p.type is str):
+            _word_choice(p, msg, out)
+    _fill_names(tool, msg, names, out)
+    for p in tool.params:
+        if p.rest and p.name not in out.args:
+            text = msg.quotes[0] if msg.quotes else _leftover(msg, out, start)
+            if text:
+                out.args[p.name] = text
+                out.evidence += bool(msg.quotes)  # a quoted text is what a text tool works on
+        elif p.type is list and not param_kind(p) and p.name not in out.args:
+            words = _leftover(msg, out, start).replace(",", " ").split()
+            if words:
+                out.args[p.name] = words
+    return out
+
+
+# ---- the command line -------------------------------------------------------------------------
+
+def _word(value: str) -> str:
+    return shlex.quote(value) if re.search(r"[\s'\"\\]", value) or not value else value
+
+
+def command_line(tool: Tool, args: dict[str, Any]) -> str:
+    """The slash command for these arguments: options first, then positional words, then the text."""
+    out = [f"/{tool.name}"]
+    for p in (p for p in tool.params if p.option and args.get(p.name) not in (None, False)):
+        value = args[p.name]
+        out += [f"--{p.name.replace('_', '-')}"] if p.type is bool else \
+            [f"--{p.name.replace('_', '-')}", ",".join(value) if p.type is list else _word(str(value))]
+    for p in (p for p in tool.params if not p.option and args.get(p.name) not in (None, "", [])):
+        value = args[p.name]
+        if p.rest:
+            plain = value == value.strip() and not value.startswith(("-", '"', "'"))
+            out.append(value if plain else ('"' + value + '"' if '"' not in value else "'" + value + "'"))
+        else:
+            out += [_word(str(v)) for v in value] if p.type is list else [_word(str(value))]
+    return " ".join(out)
+
+
+# ---- the request --------------------------------------------------------------------------------
+
+def interpret(text: str, tools: dict[str, Tool], names: Names) -> Run | Ask | None:
+    """The tool call a plain-language request means, a question back, or None (not a request)."""
+    msg = Message.read(text)
+    if not msg.words and not msg.quotes:
+        return None
+    scored = []
+    for tool in tools.values():
+        spans = phrase_spans(tool, msg)
+        if spans:
+            length, start, _ = max(spans, key=lambda s: (s[0], -s[1]))
+            got = fill(tool, msg, names, spans)
+            scored.append(((length, got.evidence), start, tool, got))
+    if not scored:
+        return None
+    scored.sort(key=lambda x: (x[0], -x[1]), reverse=True)
+    rank, start, tool, got = scored[0]
+    # A question ("what is attention?") is about a tool's topic, not a request, unless the tool's
+    # phrase opens it ("how many tokens is ...") or it quotes a text for a named or clearly
+    # phrased tool ("what comes next after 'The cat'?"). The last sentence decides.
+    last = re.split(r"[?.!]\s+", text.strip())[-1]
+    first_word = msg.words[0][1] if msg.words else 0
+    if QUESTION.match(last) and start > first_word and not (
+            msg.quotes and (rank[0] >= 2 or any(param_kind(p) and p.name in got.args for p in tool.params))):
+        return None
+    if QUESTION.match(last) and not msg.quotes and any(p.rest for p in tool.params) and not got.args:
+        return None  # "how many tokens are in o200k_base?" asks about the lessons' facts
+    rivals = [t for r, at, t, _ in scored[1:] if r == rank and at == start]  # else the earlier phrase leads
+    if rivals:
+        lines = [command_line(t, g.args) for r, at, t, g in scored if r == rank and at == start][:3]
+        return Ask("Which did you mean?", tuple(lines))
+    if got.ask:
+        q, param, candidates = got.ask
+        return Ask(q, tuple(command_line(tool, {**got.args, param: c if param_kind(_param(tool, param)) is None
+                                                 or _param(tool, param).type is not list else [c]})
+                            for c in candidates))
+    return Run(command_line(tool, got.args))
+
+
+def _param(tool: Tool, name: str) -> Param:
+    return next(p for p in tool.params if p.name == name)
