@@ -844,7 +844,9 @@ def _list(ctx) -> Reply:
 
 @hookimpl
 def register_tools(register):
-    register(finetune, example="/finetune --file notes.txt --steps 20")
+    # cancel never waits behind others; list and share answer at once; the rest follow a job
+    register(finetune, example="/finetune --file notes.txt --steps 20",
+             lane=lambda args: {"cancel": "control", "list": "quick", "share": "quick"}.get(args.get("action"), "long"))
 
 
 @hookimpl

@@ -185,7 +185,7 @@ def _call(reg: Registry, impl: Any, hook: str, source: str, settings: Any = None
     kind = hook.removeprefix("register_")
     added: list[str] = []
 
-    def register(item: Any, name: str | None = None, example: str = "") -> None:
+    def register(item: Any, name: str | None = None, example: str = "", lane: Any = "") -> None:
         if kind == "lessons":
             reg.lessons.append((info.name, Path(item)))
             added.append(str(item))
@@ -196,6 +196,8 @@ def _call(reg: Registry, impl: Any, hook: str, source: str, settings: Any = None
             return
         if kind == "tools" and not isinstance(item, Tool):
             item = Tool.from_function(item, name=name, example=example)
+        if kind == "tools" and lane:
+            item.lane = lane
         key = item.name if kind in ("tools", "tokenizers") else item.id
         table = getattr(reg, kind)
         if key in table:

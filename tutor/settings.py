@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list,
                                     description="origins allowed to call the web app from another site (CORS)")
     learner_concurrent_jobs: int = Field(2, description="turns one learner may have running at once in the web app")
+    # Lanes (tutor/lanes.py): quick tools never wait behind model tools or long jobs.
+    lane_quick: int = Field(16, description="quick turns (tokenizers, lessons, questions) running at once")
+    lane_model: int = Field(4, description="turns running a model at once")
+    lane_long: int = Field(8, description="turns following long work (a fine-tune) at once")
+    lane_queue: int = Field(16, description="turns that may wait in a full lane; more are told the server is busy")
+    time_limit_quick_s: float = Field(30.0, description="time limit of a quick turn (seconds)")
+    time_limit_model_s: float = Field(300.0, description="time limit of a model turn (seconds); long jobs have none")
     learner_secret: SecretStr | None = Field(None, description="HMAC key: when set, the web app only serves learners "
                                        "whose course login sent a signed X-Tutor-Learner header or cookie")
     # The explainer (tutor/explainer.py): who writes the answer to a free question.
