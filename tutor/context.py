@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from contextlib import contextmanager
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import Any, Iterator
 
 from . import hub
@@ -105,7 +106,10 @@ class Tutor:
         if spec is not None:
             return spec
         model_id = model_id.strip()
-        if not (hub.local_folder(model_id) or is_hub_id(model_id)):
+        folder = hub.local_folder(model_id)
+        if folder is not None and (registered := self._registered_at(folder)) is not None:
+            return registered  # a registered model named by its path is that model, owner and all
+        if not (folder or is_hub_id(model_id)):
             raise ToolError(f"{model_id!r} is neither a model id nor a folder with a transformers model "
                             f"(config.json)." + suggest(model_id, self.registry.names("models"))
                             + f" Available now: {', '.join(self.available_models())}.")
@@ -118,6 +122,17 @@ class Tutor:
             spec.estimate_bytes = (spec.parameters or 0) * 4
         with self._lock:
             return self._specs.setdefault(model_id, spec)
+
+    def _registered_at(self, folder) -> ModelSpec | None:
+        """The registered model whose files are `folder` (resolved), if any."""
+        for spec in self.registry.models.values():
+            try:
+                where = spec.locate(self.settings).path if spec.locate else None
+            except Exception:  # a broken locate is reported by `tutor models`, not here
+                continue
+            if where is not None and Path(where).resolve() == folder:
+                return spec
+        return None
 
     @contextmanager
     def model(self, model_id: str, device: str | None = None, dtype: str | None = None) -> Iterator[LoadedModel]:
@@ -228,8 +243,9 @@ class Context:
     def model(self, model_id: str, device: str | None = None, dtype: str | None = None):
         """`with ctx.model("smollm2-135m") as lm:` lm.model, lm.tokenizer, lm.device, lm.spec.
 
-        A model that belongs to another learner (spec.owner) is refused."""
-        spec = self.tutor.registry.lookup("models", model_id)
+        A model that belongs to another learner (spec.owner) is refused, however it is named:
+        id, alias, or the path of its folder."""
+        spec = self.tutor.model_spec(model_id)
         owner = getattr(spec, "owner", None)
         if owner is not None and owner != self.session.learner_id:
             raise ToolError(f"Model {model_id!r} is not yours: another learner made it and has not shared "
