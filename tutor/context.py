@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from contextlib import contextmanager
@@ -56,12 +57,29 @@ class Tutor:
         self._lock = threading.Lock()
 
     def session(self, learner_id: str | None = None) -> Session:
-        """The learner's session, created on first use; the same id gets the same session."""
+        """The learner's session, created on first use; the same id gets the same session
+        (until it has been idle for TUTOR_SESSION_IDLE_MINUTES: then a fresh one; saved
+        progress, models and tokenizers are on disk and stay)."""
         learner_id = learner_id or uuid.uuid4().hex
+        now = time.monotonic()
         with self._lock:
-            if learner_id not in self._sessions:
-                self._sessions[learner_id] = Session(learner_id, self)
-            return self._sessions[learner_id]
+            session = self._sessions.pop(learner_id, None)  # re-inserted last: dicts keep use order
+            if session is None:
+                session = Session(learner_id, self)
+                self._expire(now)
+            session.seen = now
+            self._sessions[learner_id] = session
+            return session
+
+    def _expire(self, now: float) -> None:
+        """Forget idle sessions, oldest first, and the oldest past TUTOR_MAX_SESSIONS (memory stays
+        bounded however many browsers come and go). Called with the lock held."""
+        idle_s = self.settings.session_idle_minutes * 60
+        while self._sessions:
+            oldest = next(iter(self._sessions.values()))
+            if now - oldest.seen < idle_s and len(self._sessions) < self.settings.max_sessions:
+                return
+            del self._sessions[oldest.learner_id]
 
     @cached_property
     def curriculum(self):
@@ -211,6 +229,7 @@ class Session:
     tutor: Tutor
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    seen: float = 0.0  # time.monotonic() of its last use (Tutor.session)
 
     def context(self, cancel: threading.Event | None = None) -> Context:
         return Context(self.tutor, self, cancel or threading.Event())
