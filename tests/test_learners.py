@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tutor import learners
-from tutor.learners import SessionKeys, request_learner, sign_learner, verify_learner
+from tutor.web import learners
+from tutor.web.learners import SessionKeys, request_learner, sign_learner, verify_learner
 
 
 def test_signed_value_round_trip_and_forgeries():

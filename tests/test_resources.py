@@ -7,7 +7,7 @@ import time
 
 from tutor.context import Tutor
 from tutor.settings import Settings
-from tutor.uploads import Ledger
+from tutor.web.uploads import Ledger
 
 
 def test_idle_sessions_are_forgotten_and_the_count_is_bounded(tutor, tmp_path):

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tutor.safe_html import URL_SCHEMES, learner_html, tool_html
+from tutor.web.safe_html import URL_SCHEMES, learner_html, tool_html
 
 from xss_payloads import FORBIDDEN_TAGS, PAYLOADS
 

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     upload_max_age_hours: float = Field(24.0, description="uploads are deleted after this many hours")
     session_idle_minutes: float = Field(240.0, description="an idle learner session is forgotten after this")
     max_sessions: int = Field(5000, description="most learner sessions kept in memory (oldest go first)")
+    web_state_sessions: int = Field(1000, description="browser tabs whose Gradio state is kept in memory (oldest go first)")
     learner_secret: SecretStr | None = Field(None, description="HMAC key: when set, the web app only serves learners "
                                        "whose course login sent a signed X-Tutor-Learner header or cookie")
     # The explainer (tutor/explainer.py): who writes the answer to a free question.
