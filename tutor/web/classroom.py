@@ -40,14 +40,17 @@ class Classroom:
         when it carries neither."""
         return learners.request_learner(request, self.keys, self.secret, token)
 
-    def caller(self, request: Any, token: str | None = None) -> tuple[str, str]:
+    def caller(self, request: Any, token: str | None = None) -> tuple[str | None, str]:
         """(learner, token to send next time) for an API client: its own session, or a new one.
-        With a course login the token is empty (the login names the learner each time)."""
+        With a course login the token is empty (the login names the learner each time); when the
+        server has a secret and the call carries no valid login, (None, "")."""
         who = self.learner(request, token)
         if who is not None:
-            return who, "" if who.startswith("user:") else (token or _cookie(request))
-        if self.secret is not None:  # only reached by callers the login check let through
-            return learners.anonymous(), ""
+            if who.startswith("user:"):
+                return who, ""
+            return who, token if self.keys.learner(token) == who else _cookie(request)
+        if self.secret is not None:
+            return None, ""
         fresh = self.keys.issue()
         return self.keys.learner(fresh) or learners.anonymous(), fresh
 

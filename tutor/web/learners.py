@@ -71,7 +71,9 @@ def signed_learner(secret: str) -> Callable[[Any], str | None]:
 
 def login_value(request: Any) -> str | None:
     headers, cookies = getattr(request, "headers", None) or {}, getattr(request, "cookies", None) or {}
-    return headers.get(LEARNER_HEADER) or cookies.get(LEARNER_COOKIE)
+    # Starlette's headers ignore case; Gradio hands some handlers a plain dict with lower-case keys.
+    return (headers.get(LEARNER_HEADER) or headers.get(LEARNER_HEADER.lower())
+            or cookies.get(LEARNER_COOKIE))
 
 
 # ---- this server's own session tokens ------------------------------------------------------------
