@@ -13,9 +13,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 import httpx
 import pytest
 
-from tutor import Reply, hookimpl
+from tutor import File, Reply, hookimpl
 from tutor.context import Tutor
-from tutor.learners import LEARNER_HEADER, sign_learner
+from tutor.web.learners import LEARNER_HEADER, sign_learner
 from tutor.plugins import build_registry
 from tutor.settings import Settings
 from tutor import web
@@ -44,7 +44,7 @@ class Naps:
                     return Reply(text="stopped", data={"stopped": True})
             return Reply(text="awake", data={"stopped": False})
 
-        def whoami(ctx, *, file: str = "") -> Reply:
+        def whoami(ctx, *, file: File = "") -> Reply:
             """Say which learner this call acts for (a test tool)."""
             return Reply(text=f"you are {ctx.session.learner_id}", data={"learner": ctx.session.learner_id})
 
