@@ -252,8 +252,9 @@ class Context:
         return self.session.state.setdefault(namespace, {})
 
     def tokenizer(self, name: str) -> Tokenizer:
-        """A tokenizer by registered name or alias (any case), saved name or (online) hub id."""
-        return self.tutor.tokenizer(name)
+        """A tokenizer by this learner's own saved name, registered name or alias (any case),
+        shared saved name or (online) hub id."""
+        return find_tokenizer(self.tutor, name, owner=self.session.learner_id)
 
     def read_upload(self, path: str, suffixes: tuple[str, ...] | None = None) -> str:
         """The text of a file the learner gave (an upload), checked: tutor/files.py."""
