@@ -82,3 +82,10 @@ def test_models_lists_only_your_own_private_models_and_no_server_path(owners_tut
         assert str(home) not in shown and not re.search(r"(?<![\w.:])/(root|home|tmp|usr|var)/", shown), shown
     named = ask(owners_tutor, "bob", "/models ft-alice-1")
     assert named.error and "ft-alice-1" not in json.dumps(named.data or {})
+
+
+def test_another_learners_private_model_is_not_offered_as_a_choice(owners_tutor):
+    """Before: a mistyped model id listed every model, another learner's private ones included."""
+    bob = ask(owners_tutor, "bob", "/inspect nope-model")
+    assert bob.error and "ft-alice-1" not in bob.text
+    assert "ft-alice-1" in ask(owners_tutor, "alice", "/inspect nope-model").text

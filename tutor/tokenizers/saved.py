@@ -134,7 +134,8 @@ def owned_names(settings: Settings, owner: str) -> list[str]:
 
 class OwnedView:
     """The registry as one learner's command line sees it: their own saved tokenizers count as
-    tokenizer names too (so `/count mytok ...` reads `mytok` as the tokenizer)."""
+    tokenizer names too (so `/count mytok ...` reads `mytok` as the tokenizer), and another
+    learner's private models are not offered as choices in its error messages."""
 
     def __init__(self, registry: Any, settings: Settings, owner: str):
         self._registry, self._settings, self._owner = registry, settings, owner
@@ -144,7 +145,11 @@ class OwnedView:
 
     def names(self, kind: str) -> list[str]:
         names = self._registry.names(kind)
-        return sorted(set(names) | set(owned_names(self._settings, self._owner))) if kind == "tokenizers" else names
+        if kind == "tokenizers":
+            return sorted(set(names) | set(owned_names(self._settings, self._owner)))
+        if kind == "models":
+            return [n for n in names if getattr(self._registry.lookup("models", n), "owner", None) in (None, self._owner)]
+        return names
 
     def accepts(self, kind: str, word: str) -> bool:
         return self._registry.accepts(kind, word) or (
