@@ -138,7 +138,7 @@ def test_a_turn_keeps_each_finished_reply_and_replaces_only_partial_ones(tutor, 
     module = types.SimpleNamespace(register_turn_handlers=hookimpl(lambda register: register(explains)))
     t = Tutor(Settings(home=tmp_path, assets_dir=ASSETS, offline="yes"), build_registry(extra=[("explains", module)]))
     *_, history = Turns(t).converse("explain", [], "learner-x")
-    assert [m["content"] for m in history] == ["explain", "tool output", "The answer."]
+    assert [m["content"] for m in history] == ["<p>explain</p>", "<p>tool output</p>", "<p>The answer.</p>"]
 
 
 # ---- a real server -----------------------------------------------------------------------------
