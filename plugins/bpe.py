@@ -764,10 +764,12 @@ def _save(ctx, state, name):
     model = _model(state)
     if not model.merges:
         raise ToolError("The tokenizer has no merges yet; train some first (`/bpe train --merges 50 ...`).")
-    # the core keeps saved tokenizers (TUTOR_HOME/tokenizers/NAME/): it checks the name, writes
-    # atomically and registers it, so /tokenize, /vocab and /count see it now and after a restart
+    # the core keeps saved tokenizers (this learner's own folder under TUTOR_HOME/tokenizers/): it
+    # checks the name and writes atomically, so /tokenize, /vocab and /count see it now and after
+    # a restart, for this learner only (another learner saving the same name gets their own)
     spec = save_tokenizer(ctx.tutor, name, to_hf(model), family="trained here with /bpe",
-                          description=f"{model.level}-level BPE, {len(model.merges)} merges on {state['label']}")
+                          description=f"{model.level}-level BPE, {len(model.merges)} merges on {state['label']}",
+                          owner=ctx.session.learner_id)
     folder = Path(spec.source).parent
     probe = "The cat sat on the mat, unhappily."
     same = ctx.tokenizer(name).encode(probe) == model.encode(probe)

@@ -170,12 +170,13 @@ def test_encode_applies_merges_in_training_order(ask):
     assert r.data["unknown"] == 1 and r.data["tokens"][-1] == "<unk>"
 
 
-def test_save_makes_a_tokenizer_for_count(ask, tutor):
+def test_save_makes_a_tokenizer_for_count(ask, tutor, session):
+    from tutor.tokenizers.saved import owned_dir
     ask("/bpe train --merges 40 --corpus sample")
     r = ask("/bpe save toy-bpe")
     assert not r.error, r.text
     assert r.data["same_as_bpe_encode"]
-    path = tutor.settings.home / "tokenizers" / "toy-bpe" / "tokenizer.json"
+    path = owned_dir(tutor.settings, session.learner_id) / "toy-bpe" / "tokenizer.json"  # this learner's own
     assert path.is_file()
     from tokenizers import Tokenizer
 
@@ -183,16 +184,17 @@ def test_save_makes_a_tokenizer_for_count(ask, tutor):
     encoded = ask(f"/bpe encode {text}").data
     assert Tokenizer.from_file(str(path)).encode(text).ids == encoded["ids"]
     assert ask(f"/count toy-bpe {text}").data["counts"] == {"toy-bpe": len(encoded["ids"])}
-    assert tutor.tokenizer("toy-bpe").decode(encoded["ids"]) == text
-    assert b"".join(tutor.tokenizer("toy-bpe").token_bytes(i) for i in encoded["ids"]) == text.encode()
+    mine = session.context().tokenizer("toy-bpe")
+    assert mine.decode(encoded["ids"]) == text
+    assert b"".join(mine.token_bytes(i) for i in encoded["ids"]) == text.encode()
     assert "already the built-in tokenizer" in ask("/bpe save o200k_base").text
     assert "cannot name a tokenizer" in ask("/bpe save ../evil").text
 
 
-def test_saved_char_level_tokenizer_round_trips(ask, tutor):
+def test_saved_char_level_tokenizer_round_trips(ask, session):
     ask("/bpe train --merges 10 --level char --pretokenize whitespace the cat sat on the mat")
     assert ask("/bpe save toy-char").data["same_as_bpe_encode"]
-    assert tutor.tokenizer("toy-char").encode("the cat") == ask("/bpe encode the cat").data["ids"]
+    assert session.context().tokenizer("toy-char").encode("the cat") == ask("/bpe encode the cat").data["ids"]
 
 
 def test_saved_tokenizers_are_found_after_a_restart(tmp_path):
@@ -205,8 +207,29 @@ def test_saved_tokenizers_are_found_after_a_restart(tmp_path):
     chat.final("/bpe train --merges 5 the cat sat", first.session("a"))
     assert chat.final("/bpe save old-bpe", first.session("a")).data["same_as_bpe_encode"]
     again = Tutor(Settings(home=home))  # a new process: nothing in memory
-    reply = chat.final("/tokenize old-bpe the cat", again.session("b"))
+    reply = chat.final("/tokenize old-bpe the cat", again.session("a"))
     assert not reply.error and reply.data["ids"] == chat.final("/bpe encode the cat", first.session("a")).data["ids"]
+
+
+def test_a_saved_tokenizer_is_its_learners_own(tmp_path):
+    """Before: another learner saving the same name overwrote yours (one folder per name)."""
+    from tutor import chat
+    from tutor.context import Tutor
+    from tutor.settings import Settings
+
+    t = Tutor(Settings(home=tmp_path / "home3"))
+    ada, bo = t.session("ada"), t.session("bo")
+    chat.final("/bpe train --merges 8 aaaa aaab aaba", ada)
+    chat.final("/bpe train --merges 8 zzzz zzzy zzyz", bo)
+    assert chat.final("/bpe save mytok", ada).data["same_as_bpe_encode"]
+    assert chat.final("/bpe save mytok", bo).data["same_as_bpe_encode"]  # the same name, bo's own
+    for who in (ada, bo):
+        shown = chat.final("/tokenize mytok aaaa zzzz", who)
+        assert not shown.error and shown.data["ids"] == chat.final("/bpe encode aaaa zzzz", who).data["ids"]
+    assert (chat.final("/tokenize mytok aaaa", ada).data["ids"]
+            != chat.final("/tokenize mytok aaaa", bo).data["ids"])
+    other = chat.final("/tokenize mytok aaaa", t.session("cy"))
+    assert other.error and "Unknown tokenizer" in other.text  # nobody else sees either
 
 
 def test_parents_of_three_long_tokens(ask):

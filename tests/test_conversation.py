@@ -164,9 +164,11 @@ def test_the_conversation_over_a_real_server(tutor):
 
     with running(web.server_app(Tutor(tutor.settings, registry=tutor.registry))) as url:
         client = Client(url + "/", verbose=False)
-        first = client.predict("tokenize unhappiness with bert", "convo-1", api_name="/ask")
+        first = client.predict("tokenize unhappiness with bert", "", api_name="/ask")
         assert first["data"]["command"] == "/tokenize bert-base-uncased unhappiness" and not first["error"]
-        follow = client.predict("now with gpt2", "convo-1", api_name="/ask")
+        token = first["learner"]  # the server names the learner; the client only hands its token back
+        follow = client.predict("now with gpt2", token, api_name="/ask")
         assert follow["data"]["command"] == "/tokenize gpt2 unhappiness"
-        other = client.predict("now with gpt2", "convo-2", api_name="/ask")  # another learner has no memory
+        stranger = Client(url + "/", verbose=False)  # another learner (no cookie, no token) has no memory
+        other = stranger.predict("now with gpt2", "", api_name="/ask")
         assert "command" not in other["data"]

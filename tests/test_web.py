@@ -27,7 +27,7 @@ COURSE = "https://course.example"
 def test_learner_script_is_shown_escaped_not_run():
     shown = web.escape_learner_text("hi <script>alert(1)</script> and `<b>code</b>`")
     assert "<script>" not in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
-    assert "`<b>code</b>`" in shown  # inside code, markdown already shows the characters
+    assert "<code>&lt;b&gt;code&lt;/b&gt;</code>" in shown  # code shows the characters
 
 
 def test_tool_markdown_keeps_safe_html_and_drops_script():
@@ -37,18 +37,18 @@ def test_tool_markdown_keeps_safe_html_and_drops_script():
     assert "<script" not in clean and "steal()" not in clean and "onclick" not in clean
     assert "javascript:" not in clean
     assert '<span class="tok tok-1">a</span>' in clean
-    assert "\n> a quote `<|endoftext|>`" in clean  # quotes and code survive
+    assert "<blockquote>" in clean and "<code>&lt;|endoftext|&gt;</code>" in clean  # quotes and code survive
 
 
 def test_reply_markdown_parts():
     reply = Reply(text="hello <script>x</script>", spans=[Span("Hi", 1, 0), Span(" <b>", 2, 1, special=True)],
                   table=Table(["a"], [["x|y"]]), progress=0.25, done=False, buttons=["/count hi"])
-    md = web.reply_markdown(reply)
+    md = web.sanitize_markdown(web.reply_markdown(reply))
     assert "<script" not in md
     assert '<span class="tok tok-0" title="id 1">Hi</span>' in md
     assert '<span class="tok tok-special" title="id 2">␣&lt;b&gt;</span>' in md
     assert 'value="0.250"' in md and "25%" in md
-    assert "x\\|y" in md and "`/count hi`" in md
+    assert "<td>x|y</td>" in md and "<code>/count hi</code>" in md
     assert web.reply_markdown(Reply(text="bad", error=True)).startswith("⚠️ bad")
 
 
@@ -60,7 +60,7 @@ def test_reply_figure_becomes_an_image_message(tmp_path):
     ax.plot([1, 2, 3])
     msgs = web.reply_messages(Reply(text="a plot", figure=fig), tmp_path / "figures")
     plt.close(fig)
-    assert msgs[0]["content"] == "a plot"
+    assert msgs[0]["content"] == "<p>a plot</p>"
     path = Path(msgs[1]["content"]["path"])
     assert path.parent == tmp_path / "figures" and path.read_bytes()[:4] == b"\x89PNG"
 
@@ -138,7 +138,7 @@ def test_a_turn_keeps_each_finished_reply_and_replaces_only_partial_ones(tutor, 
     module = types.SimpleNamespace(register_turn_handlers=hookimpl(lambda register: register(explains)))
     t = Tutor(Settings(home=tmp_path, assets_dir=ASSETS, offline="yes"), build_registry(extra=[("explains", module)]))
     *_, history = Turns(t).converse("explain", [], "learner-x")
-    assert [m["content"] for m in history] == ["explain", "tool output", "The answer."]
+    assert [m["content"] for m in history] == ["<p>explain</p>", "<p>tool output</p>", "<p>The answer.</p>"]
 
 
 # ---- a real server -----------------------------------------------------------------------------
@@ -172,20 +172,20 @@ def test_chat_history_round_trip(client, blocks):
     history = [{"role": "user", "content": content("/help")},
                {"role": "assistant", "content": content("the tools")}]
     out, box, learner = client.predict("/count o200k_base hello", history, "", api_name="/chat")
-    assert box == "" and len(learner) == 32
+    assert box == "" and len(learner) == 65  # the server's session token: ID.MAC
     assert [m["role"] for m in out] == ["user", "assistant", "user", "assistant"]
     assert out[1]["content"] == "the tools" and "tokens" in out[3]["content"]
 
 
 def test_script_typed_into_chat_is_shown_escaped(client):
     out, _, _ = client.predict("<script>window.pwned=1</script>", [], "", api_name="/chat")
-    assert out[0]["content"] == "&lt;script&gt;window.pwned=1&lt;/script&gt;"
+    assert out[0]["content"] == "<p>&lt;script&gt;window.pwned=1&lt;/script&gt;</p>"
     assert all("<script" not in str(m["content"]) for m in out)
 
 
 def test_errors_are_chat_messages(client):
     out, _, _ = client.predict("/count", [], "", api_name="/chat")
-    assert out[-1]["content"].startswith("⚠️") and "Give a text" in out[-1]["content"]
+    assert out[-1]["content"].startswith("<p>⚠️") and "Give a text" in out[-1]["content"]
 
 
 def test_typed_server_path_is_refused():
@@ -219,27 +219,20 @@ def test_file_parameters_come_from_the_schema_not_their_names():
     assert web.check_file_args("/bpe train --file /etc/hostname", fake)
 
 
-def test_per_learner_job_limit():
-    jobs = web.TurnSlots(2)
-    assert jobs.start("a") and jobs.start("a") and not jobs.start("a")
-    assert jobs.start("b")  # other learners are not affected
-    jobs.end("a")
-    assert jobs.start("a")
-
-
 def test_chat_through_gradio_client(client):
-    """(from the first version's tests) a learner id keeps working across calls."""
-    result = client.predict("/count o200k_base The cat sat on the mat", "learner-1", api_name="/ask")
+    """(from the first version's tests) the learner token the server returns keeps working across calls."""
+    result = client.predict("/count o200k_base The cat sat on the mat", "", api_name="/ask")
     assert result["data"]["counts"] == {"o200k_base": 6} and result["data"]["characters"] == 22
-    assert not result["error"]
-    history, box, learner = client.predict("/count The cat sat on the mat", [], "learner-1", api_name="/chat")
-    assert history[0]["role"] == "user" and box == "" and learner == "learner-1"
-    assert "| o200k_base |" in web.message_text(history[-1]["content"])
+    assert not result["error"] and "<td>o200k_base</td>" in result["html"]
+    token = result["learner"]
+    history, box, learner = client.predict("/count The cat sat on the mat", [], token, api_name="/chat")
+    assert history[0]["role"] == "user" and box == "" and learner == token
+    assert "<td>o200k_base</td>" in web.message_text(history[-1]["content"])
     for earlier in ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
                     [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]):
-        history, _, _ = client.predict("/count gpt2 hello", earlier, "learner-2", api_name="/chat")
+        history, _, _ = client.predict("/count gpt2 hello", earlier, "", api_name="/chat")
         assert len(history) == len(earlier) + 2
-        assert "**1 token** with `gpt2`" in web.message_text(history[-1]["content"])
+        assert "<strong>1 token</strong> with <code>gpt2</code>" in web.message_text(history[-1]["content"])
 
 
 def test_ask_errors_come_back_as_messages(client):

@@ -36,3 +36,47 @@ def running(app: Any, timeout: float = 30.0, root_path: str = "") -> Iterator[st
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# ---- Gradio's HTTP API, driven with httpx (one client per learner keeps its session cookie) ----
+
+def call(client: Any, api_name: str, data: list, timeout: float = 120.0) -> list:
+    """POST /gradio_api/call/NAME, then read its event stream: the outputs, or raise."""
+    import json
+    r = client.post(f"gradio_api/call/{api_name}", json={"data": data}, timeout=timeout)
+    r.raise_for_status()
+    event = r.json()["event_id"]
+    kind = None
+    with client.stream("GET", f"gradio_api/call/{api_name}/{event}", timeout=timeout) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                kind = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and kind in ("complete", "error"):
+                payload = line.split(":", 1)[1].strip()
+                if kind == "error":
+                    raise RuntimeError(f"{api_name} failed: {payload}")
+                return json.loads(payload)
+    raise RuntimeError(f"{api_name}: the stream ended without a result")
+
+
+def fn_index(client: Any, api_name: str) -> int:
+    """The index of a page event (private ones too), as the page's own JavaScript sends it."""
+    deps = client.get("config").json()["dependencies"]
+    return next(d["id"] for d in deps if d.get("api_name") == api_name)
+
+
+def join(client: Any, api_name: str, data: list, timeout: float = 60.0) -> dict:
+    """Run a page event the way the browser does (queue/join, then the session's stream)."""
+    import json
+    import uuid
+    session = uuid.uuid4().hex
+    r = client.post("gradio_api/queue/join", json={"data": data, "fn_index": fn_index(client, api_name),
+                                                   "session_hash": session, "event_data": None}, timeout=timeout)
+    r.raise_for_status()
+    with client.stream("GET", f"gradio_api/queue/data?session_hash={session}", timeout=timeout) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "process_completed":
+                    return msg
+    raise RuntimeError(f"{api_name}: the stream ended without a result")

@@ -11,6 +11,7 @@ from typing import Iterator
 from . import commands
 from .context import Session
 from .tools import Reply, ToolError
+from .tokenizers.saved import OwnedView
 
 log = logging.getLogger("tutor.chat")  # the logger these messages always had
 
@@ -38,7 +39,9 @@ def run_command(text: str, session: Session, cancel: threading.Event | None = No
         yield Reply(text=commands.help_text(tools, arg[0].strip() if arg else None),
                     data={"tools": sorted(tools)} if not arg else {"tool": arg[0].strip()})
         return
-    call = commands.parse(text.lstrip(), tutor.registry.tools, tutor.registry, tutor.settings.max_input_chars)
+    # the registry as this learner sees it: their own saved tokenizers are names too
+    view = OwnedView(tutor.registry, tutor.settings, session.learner_id)
+    call = commands.parse(text.lstrip(), tutor.registry.tools, view, tutor.settings.max_input_chars)
     yield from run_tool(call, session, cancel)
 
 

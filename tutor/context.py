@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from contextlib import contextmanager
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import Any, Iterator
 
 from . import hub
@@ -59,12 +61,29 @@ class Tutor:
         self._lock = threading.Lock()
 
     def session(self, learner_id: str | None = None) -> Session:
-        """The learner's session, created on first use; the same id gets the same session."""
+        """The learner's session, created on first use; the same id gets the same session
+        (until it has been idle for TUTOR_SESSION_IDLE_MINUTES: then a fresh one; saved
+        progress, models and tokenizers are on disk and stay)."""
         learner_id = learner_id or uuid.uuid4().hex
+        now = time.monotonic()
         with self._lock:
-            if learner_id not in self._sessions:
-                self._sessions[learner_id] = Session(learner_id, self)
-            return self._sessions[learner_id]
+            session = self._sessions.pop(learner_id, None)  # re-inserted last: dicts keep use order
+            if session is None:
+                session = Session(learner_id, self)
+                self._expire(now)
+            session.seen = now
+            self._sessions[learner_id] = session
+            return session
+
+    def _expire(self, now: float) -> None:
+        """Forget idle sessions, oldest first, and the oldest past TUTOR_MAX_SESSIONS (memory stays
+        bounded however many browsers come and go). Called with the lock held."""
+        idle_s = self.settings.session_idle_minutes * 60
+        while self._sessions:
+            oldest = next(iter(self._sessions.values()))
+            if now - oldest.seen < idle_s and len(self._sessions) < self.settings.max_sessions:
+                return
+            del self._sessions[oldest.learner_id]
 
     @cached_property
     def curriculum(self):
@@ -117,7 +136,10 @@ class Tutor:
         if spec is not None:
             return spec
         model_id = model_id.strip()
-        if not (hub.local_folder(model_id) or is_hub_id(model_id)):
+        folder = hub.local_folder(model_id)
+        if folder is not None and (registered := self._registered_at(folder)) is not None:
+            return registered  # a registered model named by its path is that model, owner and all
+        if not (folder or is_hub_id(model_id)):
             raise ToolError(f"{model_id!r} is neither a model id nor a folder with a transformers model "
                             f"(config.json)." + suggest(model_id, self.registry.names("models"))
                             + f" Available now: {', '.join(self.available_models())}.")
@@ -130,6 +152,17 @@ class Tutor:
             spec.estimate_bytes = (spec.parameters or 0) * 4
         with self._lock:
             return self._specs.setdefault(model_id, spec)
+
+    def _registered_at(self, folder) -> ModelSpec | None:
+        """The registered model whose files are `folder` (resolved), if any."""
+        for spec in self.registry.models.values():
+            try:
+                where = spec.locate(self.settings).path if spec.locate else None
+            except Exception:  # a broken locate is reported by `tutor models`, not here
+                continue
+            if where is not None and Path(where).resolve() == folder:
+                return spec
+        return None
 
     @contextmanager
     def model(self, model_id: str, device: str | None = None, dtype: str | None = None) -> Iterator[LoadedModel]:
@@ -208,6 +241,7 @@ class Session:
     tutor: Tutor
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    seen: float = 0.0  # time.monotonic() of its last use (Tutor.session)
 
     def context(self, cancel: threading.Event | None = None) -> Context:
         return Context(self.tutor, self, cancel or threading.Event())
@@ -230,8 +264,9 @@ class Context:
         return self.session.state.setdefault(namespace, {})
 
     def tokenizer(self, name: str) -> Tokenizer:
-        """A tokenizer by registered name or alias (any case), saved name or (online) hub id."""
-        return self.tutor.tokenizer(name)
+        """A tokenizer by this learner's own saved name, registered name or alias (any case),
+        shared saved name or (online) hub id."""
+        return find_tokenizer(self.tutor, name, owner=self.session.learner_id)
 
     def read_upload(self, path: str, suffixes: tuple[str, ...] | None = None) -> str:
         """The text of a file the learner gave (an upload), checked: tutor/files.py."""
@@ -240,8 +275,9 @@ class Context:
     def model(self, model_id: str, device: str | None = None, dtype: str | None = None):
         """`with ctx.model("smollm2-135m") as lm:` lm.model, lm.tokenizer, lm.device, lm.spec.
 
-        A model that belongs to another learner (spec.owner) is refused."""
-        spec = self.tutor.registry.lookup("models", model_id)
+        A model that belongs to another learner (spec.owner) is refused, however it is named:
+        id, alias, or the path of its folder."""
+        spec = self.tutor.model_spec(model_id)
         owner = getattr(spec, "owner", None)
         if owner is not None and owner != self.session.learner_id:
             raise ToolError(f"Model {model_id!r} is not yours: another learner made it and has not shared "

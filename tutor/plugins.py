@@ -186,7 +186,8 @@ def _call(reg: Registry, impl: Any, hook: str, source: str, settings: Any = None
     kind = hook.removeprefix("register_")
     added: list[str] = []
 
-    def register(item: Any, name: str | None = None, example: str = "", phrases: Iterable[str] = ()) -> None:
+    def register(item: Any, name: str | None = None, example: str = "", phrases: Iterable[str] = (),
+                 lane: Any = "") -> None:
         if kind == "lessons":
             reg.lessons.append((info.name, Path(item)))
             added.append(str(item))
@@ -199,6 +200,8 @@ def _call(reg: Registry, impl: Any, hook: str, source: str, settings: Any = None
             item = Tool.from_function(item, name=name, example=example, phrases=tuple(phrases))
         elif kind == "tools" and phrases:  # a ready Tool may get more phrases at registration
             item = dataclasses.replace(item, phrases=item.phrases + tuple(p.lower() for p in phrases))
+        if kind == "tools" and lane:
+            item.lane = lane
         key = item.name if kind in ("tools", "tokenizers") else item.id
         table = getattr(reg, kind)
         if key in table:

@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list,
                                     description="origins allowed to call the web app from another site (CORS)")
     learner_concurrent_jobs: int = Field(2, description="turns one learner may have running at once in the web app")
+    # Lanes (tutor/lanes.py): quick tools never wait behind model tools or long jobs.
+    lane_quick: int = Field(16, description="quick turns (tokenizers, lessons, questions) running at once")
+    lane_model: int = Field(4, description="turns running a model at once")
+    lane_long: int = Field(8, description="turns following long work (a fine-tune) at once")
+    lane_queue: int = Field(16, description="turns that may wait in a full lane; more are told the server is busy")
+    time_limit_quick_s: float = Field(30.0, description="time limit of a quick turn (seconds)")
+    time_limit_model_s: float = Field(300.0, description="time limit of a model turn (seconds); long jobs have none")
+    # Resources: uploads have a per-learner quota and expire; idle sessions are forgotten.
+    upload_quota_mb: float = Field(50.0, description="uploads one learner may hold at once (MB)")
+    upload_server_cap_mb: float = Field(2000.0, description="uploads all learners together may hold (MB)")
+    upload_max_age_hours: float = Field(24.0, description="uploads are deleted after this many hours")
+    session_idle_minutes: float = Field(240.0, description="an idle learner session is forgotten after this")
+    max_sessions: int = Field(5000, description="most learner sessions kept in memory (oldest go first)")
+    web_state_sessions: int = Field(1000, description="browser tabs whose Gradio state is kept in memory (oldest go first)")
     learner_secret: SecretStr | None = Field(None, description="HMAC key: when set, the web app only serves learners "
                                        "whose course login sent a signed X-Tutor-Learner header or cookie")
     # The explainer (tutor/explainer.py): who writes the answer to a free question.

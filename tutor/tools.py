@@ -114,6 +114,9 @@ class Tool:
     # plain words the tool answers to ("how many tokens", "split into tokens"): tutor/intents.py
     phrases: tuple[str, ...] = ()
     plugin: str = ""  # filled by the plugin manager: who registered it
+    # Which lane of the web server runs it (tutor/lanes.py): "quick", "model", "long", "control",
+    # or a function of the call's arguments returning one; "" decides from the parameters.
+    lane: str | Callable[[dict], str] = ""
 
     @classmethod
     def from_function(cls, func: Callable[..., Any], name: str | None = None, example: str = "",

@@ -1,10 +1,14 @@
-"""Finding a tokenizer by what a user types: a registered name or alias (any case), a tokenizer
-saved while the tutor runs (TUTOR_HOME/tokenizers/NAME/tokenizer.json), or, online, a hub id.
-`Tutor.tokenizer` (and so `ctx.tokenizer`) calls `find_tokenizer`; `save_tokenizer` writes one
-and registers it at once, `sync_saved` registers the ones saved earlier."""
+"""Finding a tokenizer by what a user types: the learner's own saved tokenizer, a registered name
+or alias (any case), a shared saved one (TUTOR_HOME/tokenizers/NAME/tokenizer.json), or, online, a
+hub id. `Tutor.tokenizer` and `ctx.tokenizer` (with the learner) call `find_tokenizer`;
+`save_tokenizer` writes one, `sync_saved` registers the shared ones saved earlier.
+
+A learner's saved tokenizers are theirs: TUTOR_HOME/tokenizers/learners/KEY/NAME/ (KEY a hash of
+the learner id), found only for them, so another learner saving the same name never replaces it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -62,6 +66,12 @@ def saved_dir(settings: Settings) -> Path:
     return Path(settings.home) / "tokenizers"
 
 
+def owned_dir(settings: Settings, owner: str) -> Path:
+    """TUTOR_HOME/tokenizers/learners/KEY: one learner's saved tokenizers (KEY: a hash, so any
+    learner id makes a safe folder name)."""
+    return saved_dir(settings) / "learners" / hashlib.sha256(owner.encode()).hexdigest()[:24]
+
+
 def _saved_spec(name: str, path: Path) -> TokenizerSpec:
     meta_path = path.parent / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
@@ -77,9 +87,10 @@ def _saved_spec(name: str, path: Path) -> TokenizerSpec:
 
 
 def save_tokenizer(tutor: Tutor, name: str, tokenizer: Any, description: str = "",
-                   family: str = "trained here (toy)") -> TokenizerSpec:
-    """Save a `tokenizers.Tokenizer` as TUTOR_HOME/tokenizers/NAME/tokenizer.json and register it
-    now, so /tokenize NAME works at once and after a restart. Replaces a saved one of that name."""
+                   family: str = "trained here (toy)", owner: str | None = None) -> TokenizerSpec:
+    """Save a `tokenizers.Tokenizer` so /tokenize NAME works at once and after a restart: for
+    `owner` only, in their own folder (replacing their own of that name, never another's), or,
+    without an owner, shared as TUTOR_HOME/tokenizers/NAME/tokenizer.json and registered."""
     from ..assets import write_atomic
 
     if not SAVED_NAME.match(name):
@@ -88,10 +99,13 @@ def save_tokenizer(tutor: Tutor, name: str, tokenizer: Any, description: str = "
     existing = tutor.registry.lookup("tokenizers", name)
     if existing is not None and existing.plugin != "saved":
         raise ToolError(f"{name!r} is already the built-in tokenizer from {existing.plugin}; choose another name.")
-    folder = saved_dir(tutor.settings) / name
+    folder = (owned_dir(tutor.settings, owner) if owner else saved_dir(tutor.settings)) / name
     write_atomic(folder / "tokenizer.json", tokenizer.to_str().encode("utf-8"))
     write_atomic(folder / "meta.json", json.dumps({"description": description, "family": family}).encode())
     spec = _saved_spec(name, folder / "tokenizer.json")
+    if owner:
+        tutor.cache.evict(_owned_key(folder))
+        return spec
     tutor.registry.tokenizers[name] = spec
     tutor.cache.evict(f"tokenizer:{name}")  # a retrained tokenizer replaces the old one
     return spec
@@ -110,12 +124,62 @@ def sync_saved(tutor: Tutor) -> list[str]:
     return added
 
 
-def find_tokenizer(tutor: Tutor, name: str) -> Tokenizer:
-    """A tokenizer by registered name or alias (any case), saved name, or (online) hub id; clear
-    errors otherwise. What `ctx.tokenizer(name)` returns."""
+def owned_names(settings: Settings, owner: str) -> list[str]:
+    """The names of one learner's own saved tokenizers."""
+    folder = owned_dir(settings, owner)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if SAVED_NAME.match(p.name) and (p / "tokenizer.json").is_file())
+
+
+class OwnedView:
+    """The registry as one learner's command line sees it: their own saved tokenizers count as
+    tokenizer names too (so `/count mytok ...` reads `mytok` as the tokenizer), and another
+    learner's private models are not offered as choices in its error messages."""
+
+    def __init__(self, registry: Any, settings: Settings, owner: str):
+        self._registry, self._settings, self._owner = registry, settings, owner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._registry, name)
+
+    def names(self, kind: str) -> list[str]:
+        names = self._registry.names(kind)
+        if kind == "tokenizers":
+            return sorted(set(names) | set(owned_names(self._settings, self._owner)))
+        if kind == "models":
+            return [n for n in names if getattr(self._registry.lookup("models", n), "owner", None) in (None, self._owner)]
+        return names
+
+    def accepts(self, kind: str, word: str) -> bool:
+        return self._registry.accepts(kind, word) or (
+            kind == "tokenizers" and word in owned_names(self._settings, self._owner))
+
+
+def _owned_key(folder: Path) -> str:
+    return f"tokenizer:owned:{folder.parent.name}/{folder.name}"
+
+
+def find_owned(tutor: Tutor, owner: str, name: str) -> Tokenizer | None:
+    """The learner's own saved tokenizer NAME, loaded once and kept in the cache; None if none."""
+    if not SAVED_NAME.match(name):
+        return None
+    folder = owned_dir(tutor.settings, owner) / name
+    if not (folder / "tokenizer.json").is_file():
+        return None
+    spec = _saved_spec(name, folder / "tokenizer.json")
+    return tutor.cache.get(_owned_key(folder), lambda: spec.load(tutor.settings))
+
+
+def find_tokenizer(tutor: Tutor, name: str, owner: str | None = None) -> Tokenizer:
+    """A tokenizer by the learner's (`owner`'s) own saved name, registered name or alias (any
+    case), shared saved name, or (online) hub id; clear errors otherwise. What
+    `ctx.tokenizer(name)` returns."""
     name = name.strip()
     if not name:
         raise ToolError("Name a tokenizer, e.g. gpt2. /tokenizers lists them.")
+    if owner and (mine := find_owned(tutor, owner, name) or find_owned(tutor, owner, name.lower())):
+        return mine
     sync_saved(tutor)
     if tutor.registry.lookup("tokenizers", name) is not None:
         return tutor.registered_tokenizer(name)

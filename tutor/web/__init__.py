@@ -7,7 +7,9 @@ everything a reply means is decided in chat.py.
     palette.py   a form per tool from its schema; form values -> a command line
     panels.py    the lesson outline, models and plugins panels
     uploads.py   uploaded files: the only files a web learner can name
-    learners.py  signed learner header/cookie, browser ids, turns per learner
+    learners.py  who a request acts for: signed course logins (with expiry), server-issued sessions
+    classroom.py identity, lanes, upload owners and Stop flags shared by one page's handlers
+    safe_html.py markdown -> HTML (markdown-it) -> sanitised (nh3)
     api.py       /ask and one endpoint per tool (the MCP listing)
 """
 
@@ -19,8 +21,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from .api import api_endpoints, tool_endpoint  # noqa: E402
 from .app import CSS, JS, build_app, mount, server_app  # noqa: E402
-from .learners import (LEARNER_COOKIE, LEARNER_HEADER, TurnSlots, learner_id, sign_learner, signed_learner,  # noqa: E402
-                       verify_learner)
+from .learners import LEARNER_COOKIE, LEARNER_HEADER, sign_learner, signed_learner, verify_learner  # noqa: E402
 from .palette import palette_command, palette_input  # noqa: E402
 from .panels import models_markdown, outline_panel, plugins_markdown  # noqa: E402
 from .render import (escape_learner_text, message_text, normalize_history, reply_markdown, reply_messages,  # noqa: E402
@@ -28,7 +29,7 @@ from .render import (escape_learner_text, message_text, normalize_history, reply
 from .uploads import attach_upload, check_file_args, is_uploaded, upload_dir  # noqa: E402
 
 __all__ = ["api_endpoints", "tool_endpoint", "CSS", "JS", "build_app", "mount", "server_app", "LEARNER_COOKIE",
-           "LEARNER_HEADER", "TurnSlots", "learner_id", "sign_learner", "signed_learner", "verify_learner",
+           "LEARNER_HEADER", "sign_learner", "signed_learner", "verify_learner",
            "palette_command", "palette_input", "models_markdown", "outline_panel", "plugins_markdown",
            "escape_learner_text", "message_text", "normalize_history", "reply_markdown", "reply_messages",
            "sanitize_markdown", "spans_html", "attach_upload", "check_file_args", "is_uploaded",

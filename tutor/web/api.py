@@ -9,48 +9,55 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from .. import chat
 from ..context import Tutor
 from ..tools import Reply, Tool
-from .learners import learner_id
+from .classroom import Classroom
 from .palette import palette_command
-from .render import reply_markdown
+from .render import reply_markdown, sanitize_markdown
+from .turns import SIGN_IN
 from .uploads import check_file_args
 
 
-def api_endpoints(tutor: Tutor) -> None:
+def api_endpoints(tutor: Tutor, room: Classroom) -> None:
     """`/ask` for clients and tests, and one endpoint per tool (what `--mcp` lists as MCP tools)."""
     def ask(message: str, learner: str = "", request: gr.Request = None) -> dict:
-        """One message in, the final reply out: {"text": markdown, "data": facts, "error": bool}.
+        """One message in, the final reply out: {"text": markdown, "html": the same made safe to
+        show, "data": facts, "error": bool, "learner": the token to send next time}.
 
         Args:
             message: what a learner would type, e.g. /count The cat sat on the mat
-            learner: a learner id to keep state between calls (optional)
+            learner: the token this server returned last time, to keep state between calls (optional)
         """
-        who = learner_id(learner or None, request)
-        refused = check_file_args(message, tutor)
-        reply = Reply(text=refused, error=True) if refused else chat.final(message, tutor.session(who))
-        return {"text": reply_markdown(reply), "data": reply.data, "error": reply.error}
+        who, token = room.caller(request, learner or None)
+        refused = SIGN_IN if who is None else check_file_args(message, tutor, lambda p: room.uploads.owns(who, p))
+        reply = Reply(text=refused, error=True) if refused else room.final(message, who)
+        markdown = reply_markdown(reply)
+        return {"text": markdown, "html": sanitize_markdown(markdown), "data": reply.data, "error": reply.error,
+                "learner": token}
 
-    gr.api(ask, api_name="ask")
+    gr.api(ask, api_name="ask", concurrency_limit=None)
     for tool in tutor.registry.tools.values():
-        # the same name and description the explainer offers a model (tools.openai_tool_schema)
-        gr.api(tool_endpoint(tool, tutor), api_name=tool.api_name, api_description=tool.api_description)
+        # the same name and description the explainer offers a model (tools.openai_tool_schema).
+        # Not queued: MCP then calls it in-process with the caller's own request (and its signed
+        # header), instead of through a loopback client that carries no login.
+        gr.api(tool_endpoint(tool, tutor, room), api_name=tool.api_name, api_description=tool.api_description,
+               queue=False)
 
 
 _PY = {str: str, int: int, float: float, bool: bool, list: list[str]}
 
 
-def tool_endpoint(tool: Tool, tutor: Tutor) -> Callable[..., str]:
+def tool_endpoint(tool: Tool, tutor: Tutor, room: Classroom) -> Callable[..., str]:
     """A function whose signature mirrors the tool's schema (so Gradio's API and MCP listing show
-    the same parameters as Tool.json_schema()); it builds the command line and runs one turn."""
-    def run(*args: Any, request: gr.Request = None, **kwargs: Any) -> str:
+    the same parameters as Tool.json_schema()); it builds the command line and runs one turn
+    for the caller's own identity: a login, its session, or a new one per call."""
+    def run(*args: Any, **kwargs: Any) -> str:
         bound = sig.bind_partial(*args, **kwargs)
         values = [bound.arguments.get(p.name) for p in tool.params]
         line = palette_command(tool, values)
-        refused = check_file_args(line, tutor)
-        reply = Reply(text=refused, error=True) if refused else chat.final(line, tutor.session(
-            learner_id(None, request) if getattr(request, "username", None) else "mcp"))
+        who, _ = room.caller(bound.arguments.get("request"))
+        refused = SIGN_IN if who is None else check_file_args(line, tutor, lambda p: room.uploads.owns(who, p))
+        reply = Reply(text=refused, error=True) if refused else room.final(line, who)
         out = reply.plain()
         if reply.data:
             out += "\n\ndata: " + json.dumps(reply.data, ensure_ascii=False, default=str)
@@ -63,9 +70,12 @@ def tool_endpoint(tool: Tool, tutor: Tutor) -> Callable[..., str]:
             default = False
         params.append(inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                         default=default, annotation=_PY[p.type]))
+    # The request comes last and typed, so Gradio passes it in (and leaves it out of the schema).
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                    annotation=gr.Request))
     sig = inspect.Signature(params, return_annotation=str)
     run.__signature__ = sig  # type: ignore[attr-defined]
-    run.__annotations__ = {p.name: _PY[p.type] for p in tool.params} | {"return": str}
+    run.__annotations__ = {p.name: _PY[p.type] for p in tool.params} | {"request": gr.Request, "return": str}
     run.__name__ = tool.api_name
     args_doc = "\n".join(f"    {p.name}: {p.help or p.type_name}" for p in tool.params)
     run.__doc__ = f"{tool.summary}\n\nArgs:\n{args_doc}\n" if tool.params else tool.summary

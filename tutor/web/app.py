@@ -17,7 +17,6 @@ from .palette import palette_command, palette_input
 from .panels import models_markdown, outline_panel, plugins_markdown
 from .render import sanitize_markdown
 from .turns import Turns
-from .uploads import attach_upload
 
 CSS = """
 .tokens { line-height: 2; }
@@ -59,20 +58,20 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
     tutor = tutor or Tutor()
     turns = Turns(tutor)
     with gr.Blocks(title="tutor — how language models work") as app:
-        learner = gr.BrowserState(None, storage_key="tutor-learner")
         # Three columns that wrap on a narrow screen: lessons, chat, tools. Plain columns (not
         # gr.Sidebar, which is fixed to the viewport) so the page also embeds well in a course page.
         with gr.Row(equal_height=False):
             outline = outline_column(tutor)
             parts = chat_column()
             with gr.Column(scale=1, min_width=240, elem_id="tools-panel"):
-                outputs = [parts.chatbot, parts.box, learner, outline]
+                outputs = [parts.chatbot, parts.box, outline]
                 palette_events = palette(tutor, turns, outputs)
                 panels(tutor)
-        wire(tutor, turns, parts, learner, outline, palette_events)
-        app.load(turns.restore, [learner], [parts.chatbot, learner, outline], api_visibility="private")
-        gr.api(turns.chat_api, api_name="chat")
-        api_endpoints(tutor)
+        wire(turns, parts, outline, palette_events)
+        app.load(turns.restore, None, [parts.chatbot, outline], api_visibility="private", concurrency_limit=None)
+        gr.api(turns.chat_api, api_name="chat", concurrency_limit=None)
+        api_endpoints(tutor, turns.room)
+    app.classroom = turns.room  # mount() installs its middlewares
     return app
 
 
@@ -103,7 +102,7 @@ def palette(tutor: Tutor, turns: Turns, outputs: list) -> list:
     """A form per tool; Run builds the command line and runs it as a turn. Returns the events
     (so Stop can cancel them)."""
     reg = tutor.registry
-    chatbot, _, learner, _ = outputs
+    chatbot = outputs[0]
     gr.Markdown("### Tools")
     events = []
     for tool in sorted(reg.tools.values(), key=lambda t: t.name):
@@ -115,7 +114,7 @@ def palette(tutor: Tutor, turns: Turns, outputs: list) -> list:
             events.append(
                 run.click(lambda *v, t=tool: palette_command(t, list(v)), inputs, cmd,
                           api_visibility="private").then(
-                    turns.turn, [cmd, chatbot, learner], outputs, api_visibility="private"))
+                    turns.turn, [cmd, chatbot], outputs, api_visibility="private", concurrency_limit=None))
     return events
 
 
@@ -126,22 +125,24 @@ def panels(tutor: Tutor) -> None:
         gr.Markdown(plugins_markdown(tutor.registry), elem_id="plugins")
 
 
-def wire(tutor: Tutor, turns: Turns, parts: ChatParts, learner: gr.BrowserState, outline: gr.Markdown,
-         palette_events: list) -> None:
-    """Enter, Send, a clicked option and Upload start turns; Stop cancels every running one."""
-    outputs = [parts.chatbot, parts.box, learner, outline]
+def wire(turns: Turns, parts: ChatParts, outline: gr.Markdown, palette_events: list) -> None:
+    """Enter, Send, a clicked option and Upload start turns; Stop cancels every running one.
+    Gradio runs every turn at once (concurrency_limit=None): the lanes decide who waits."""
+    outputs = [parts.chatbot, parts.box, outline]
     picked = gr.Textbox(visible=False)
 
     def pick(evt: gr.SelectData) -> str:
         return str(evt.value)
     option_event = parts.chatbot.option_select(pick, None, picked, api_visibility="private").then(
-        turns.turn, [picked, parts.chatbot, learner], outputs, api_visibility="private")
-    events = [parts.box.submit(turns.turn, [parts.box, parts.chatbot, learner], outputs, api_visibility="private"),
-              parts.send.click(turns.turn, [parts.box, parts.chatbot, learner], outputs, api_visibility="private")]
-    parts.upload.upload(lambda b, f: attach_upload(b, f, tutor.registry.tools), [parts.box, parts.upload],
-                        parts.box, api_visibility="private")
-    parts.halt.click(turns.stop, [learner], None, cancels=events + palette_events + [option_event],
-                     api_visibility="private")
+        turns.turn, [picked, parts.chatbot], outputs, api_visibility="private", concurrency_limit=None)
+    inputs = [parts.box, parts.chatbot]
+    events = [parts.box.submit(turns.turn, inputs, outputs, api_visibility="private", concurrency_limit=None),
+              parts.send.click(turns.turn, inputs, outputs, api_visibility="private", concurrency_limit=None)]
+    parts.upload.upload(turns.attach, [parts.box, parts.upload], parts.box, api_visibility="private",
+                        concurrency_limit=None)
+    # Stop never queues: no limit, its own group.
+    parts.halt.click(turns.stop, None, None, cancels=events + palette_events + [option_event],
+                     api_visibility="private", concurrency_limit=None, concurrency_id="control")
 
 
 def _allow_origins(fastapi_app: Any, origins: list[str]) -> None:
@@ -171,7 +172,15 @@ def mount(fastapi_app: Any, path: str = "/tutor", tutor: Tutor | None = None, *,
     _allow_origins(fastapi_app, s.cors_origins)
     figure_dir = s.home / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
-    blocks = build_app(tutor).queue(default_concurrency_limit=8)
+    blocks = build_app(tutor)
+    blocks.classroom.install(fastapi_app)
+    # Gradio starts every event at once and the lanes (tutor/lanes.py) decide who waits, so its
+    # queue only needs room for the lanes' slots and queues; past that it answers "queue full".
+    # Each running or waiting turn holds one of Gradio's worker threads.
+    lanes = s.lane_quick + s.lane_model + s.lane_long + 3 * s.lane_queue
+    blocks.queue(default_concurrency_limit=None, max_size=lanes + 64)
+    blocks.max_threads = lanes + 40
+    blocks.state_session_capacity = s.web_state_sessions  # Gradio's per-tab state, oldest dropped first
     return gr.mount_gradio_app(
         fastapi_app, blocks, path=path, auth_dependency=learner_from,
         max_file_size=int(s.max_upload_mb * 2**20), allowed_paths=[str(figure_dir)],

@@ -4,57 +4,27 @@ Pure functions, unit-tested without a server."""
 from __future__ import annotations
 
 import html
-import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Callable
-
-import nh3
+from typing import Any
 
 from ..tools import Reply, Span
+from .safe_html import learner_html, tool_html
 
 PALETTE_SIZE = 6  # colour groups for token spans; the colours live in CSS (light and dark)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}  # no .svg: it can carry script
 
-# ---- safe markdown -----------------------------------------------------------------------------
-
-# HTML a tool or lesson may use inside markdown; everything else is stripped by nh3 (ammonia).
-ALLOWED_TAGS = {"span", "br", "progress", "b", "i", "em", "strong", "code", "pre", "sub", "sup", "kbd",
-                "details", "summary", "p", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th",
-                "td", "a", "img", "div", "small", "mark"}
-ALLOWED_ATTRS = {"span": {"class", "title"}, "progress": {"value", "max", "class", "aria-label"},
-                 "a": {"href", "title"}, "img": {"src", "alt", "title"}, "div": {"class"},
-                 "td": {"align"}, "th": {"align"}, "code": {"class"}}
-_CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)  # markdown code shows its content as text
-
-
-def _outside_code(text: str, clean: Callable[[str], str]) -> str:
-    """Apply `clean` to text outside code spans and fences. Inside code, markdown shows `<b>` as
-    the characters < b >, so it is safe as is and must not become `&lt;b&gt;` on screen."""
-    codes: list[str] = []
-
-    def hold(m: re.Match) -> str:
-        codes.append(m.group(0))
-        return f"TUTORCODE{len(codes) - 1}X"
-
-    cleaned = clean(_CODE.sub(hold, text))
-    return re.sub(r"TUTORCODE(\d+)X", lambda m: codes[int(m.group(1))], cleaned)
-
+# ---- safe output (safe_html.py: markdown-it renders, nh3 sanitises) ----------------------------
 
 def sanitize_markdown(text: str) -> str:
-    """Markdown from a tool or lesson, with any HTML outside the allowlist removed (script, style,
-    event handlers, javascript: links). `>` at a line start stays a markdown quote."""
-    def clean(part: str) -> str:
-        out = nh3.clean(part, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS,
-                        url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
-        return re.sub(r"(?m)^((?:&gt;\s?)+)", lambda m: m.group(1).replace("&gt;", ">"), out)
-    return _outside_code(text, clean)
+    """Markdown from a tool or lesson -> safe HTML (allowlisted tags, no script, no javascript: links)."""
+    return tool_html(text)
 
 
 def escape_learner_text(text: str) -> str:
-    """What a learner typed, shown back as text: `<script>` appears as the characters, never runs."""
-    return _outside_code(text, lambda part: html.escape(part, quote=False))
+    """What a learner typed -> safe HTML: markdown works, `<script>` shows as the characters."""
+    return learner_html(text)
 
 
 # ---- replies -> chat messages ------------------------------------------------------------------
@@ -77,15 +47,16 @@ def progress_html(progress: float) -> str:
 
 
 def reply_markdown(reply: Reply, buttons_as_text: bool = True) -> str:
-    """One Reply as safe markdown: text, token spans, table, progress bar, offered commands
-    (as text for API clients; the page shows them as clickable options instead)."""
+    """One Reply as markdown: text, token spans, table, progress bar, offered commands (as text
+    for API clients; the page shows them as clickable options instead). Not yet safe to show:
+    the page passes it through `sanitize_markdown`."""
     parts = []
     if reply.text:
-        parts.append(("⚠️ " if reply.error else "") + sanitize_markdown(reply.text))
+        parts.append(("⚠️ " if reply.error else "") + reply.text)
     if reply.spans:
         parts.append(spans_html(reply.spans))
     if reply.table:
-        parts.append(sanitize_markdown(reply.table.markdown()))
+        parts.append(reply.table.markdown())
     if reply.progress is not None and not reply.done:
         parts.append(progress_html(reply.progress))
     if reply.buttons and buttons_as_text:
@@ -97,7 +68,8 @@ def reply_messages(reply: Reply, figure_dir: Path) -> list[dict[str, Any]]:
     """One Reply -> assistant messages: the markdown, then a picture per figure or image file.
 
     Pictures are written (or copied) into `figure_dir`, the one folder the file route serves."""
-    messages: list[dict[str, Any]] = [{"role": "assistant", "content": reply_markdown(reply, buttons_as_text=False)}]
+    messages: list[dict[str, Any]] = [{"role": "assistant",
+                                       "content": sanitize_markdown(reply_markdown(reply, buttons_as_text=False))}]
     if reply.buttons and reply.done:  # commands offered to the learner: one click runs them
         messages[0]["options"] = [{"value": b, "label": b} for b in reply.buttons]
     if reply.figure is not None:
