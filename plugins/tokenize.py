@@ -1,12 +1,21 @@
 """/tokenize: a text cut into tokens, each coloured with its id, its bytes and its name."""
 
 from typing import Annotated
+from weakref import WeakKeyDictionary
+
+import numpy as np
 
 from tutor import Arg, Reply, Span, Table, Text, ToolError, hookimpl
 from tutor.tokenizers import clean_text, pieces, typed_specials, visible
 
 MAX_SPANS = 2000  # the page stays responsive; `data` always has every id
 MAX_ROWS = 300
+
+# per tokenizer, per id: 1 if the token begins with a UTF-8 continuation byte, 0 if not, -1 not looked up
+# yet. Filled as texts bring new ids, so a long text costs one array lookup per token, not one call.
+# Threads may fill it at once: every write is the same value, and a lost one is looked up again.
+_BEGINS_INSIDE: WeakKeyDictionary = WeakKeyDictionary()
+_NAMES: WeakKeyDictionary = WeakKeyDictionary()  # per tokenizer: id -> name, for the ids shown so far
 
 
 def tokenize(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers), or online a hub id like t5-small")],
@@ -27,14 +36,17 @@ def tokenize(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers
     text, notes = clean_text(text, ctx.settings.max_input_chars)
     tok = ctx.tokenizer(tokenizer)
     ids = tok.encode_for_model(text) if specials else tok.encode(text)
-    names = {i: tok.token_name(i) for i in set(ids)}  # one lookup per distinct id: texts repeat tokens
+    id_array = np.asarray(ids, dtype=np.int64)
+    known = _NAMES.setdefault(tok, {})  # one lookup per id this tokenizer has ever shown: texts repeat tokens
+    distinct = set(ids)
+    known.update((i, tok.token_name(i)) for i in [i for i in distinct if i not in known])
+    names = {i: known[i] for i in distinct}
     if tok.byte_level:  # build pieces only for what is shown; a few more so the last one's bytes are whole
         parts = pieces(tok, text, ids[:MAX_SPANS + 4])[:MAX_SPANS]
-        partial = partial_positions(tok, ids)
+        partial = partial_positions(tok, id_array)
     else:  # offsets come from one encoding of the whole text
         parts = pieces(tok, text, ids)
         partial = [i for i, p in enumerate(parts) if p.partial]
-    special_ids = set(tok.specials.values())
     spans = [Span(p.text, p.id, i % 6, _title(p), p.special) for i, p in enumerate(parts[:MAX_SPANS])]
     rows = [[i, p.id, visible(p.name), p.data.hex(" "), "(special)" if p.special else visible(p.text)]
             for i, p in enumerate(parts[:MAX_ROWS])]
@@ -47,25 +59,33 @@ def tokenize(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers
                      f"table; all {n:,} ids are in the data.")
     return Reply(text="\n\n".join(lines), spans=spans,
                  table=Table(["#", "id", "token", "bytes (hex)", "text"], rows),
-                 data={"tokenizer": tok.name, "ids": ids, "tokens": list(map(names.__getitem__, ids)), "count": n,
+                 data={"tokenizer": tok.name, "ids": ids, "tokens": list(map(known.__getitem__, ids)), "count": n,
                        "characters": len(text), "partial": partial,
-                       "special": [k for k, i in enumerate(ids) if i in special_ids]},
+                       "special": np.flatnonzero(np.isin(id_array, list(tok.specials.values()))).tolist()},
                  buttons=[f"/compare {text[:200]}" if "\n" not in text[:200] else "/compare The cat sat on the mat."])
 
 
-def partial_positions(tok, ids: list[int]) -> list[int]:
+def partial_positions(tok, ids) -> list[int]:
     """Positions of the byte-level tokens that hold only part of a character. Token k is cut
     from its neighbour exactly when token k, or token k+1, begins with a UTF-8 continuation byte
-    (10xxxxxx); one table lookup per token, vectorised: a long text has 50,000 of them.
+    (10xxxxxx); a table lookup per token, vectorised: a long text has 50,000 of them.
 
     partial_positions(gpt2, gpt2.encode("日")) -> [0, 1]: its three bytes are cut in two tokens."""
-    import numpy as np
-
-    distinct = np.unique(np.asarray(ids, dtype=np.int64))
-    table = np.zeros(int(distinct[-1]) + 1 if len(distinct) else 1, dtype=bool)
-    first = [tok.token_bytes(i)[:1] for i in distinct.tolist()]
-    table[distinct] = [b != b"" and b[0] & 0xC0 == 0x80 for b in first]
-    begins_inside = table[np.asarray(ids, dtype=np.int64)]
+    ids = np.asarray(ids, dtype=np.int64)
+    if not len(ids):
+        return []
+    table = _BEGINS_INSIDE.get(tok)
+    top = int(ids.max()) + 1
+    if table is None or len(table) < top:
+        grown = np.full(max(top, tok.vocab_size), -1, dtype=np.int8)
+        if table is not None:
+            grown[:len(table)] = table
+        _BEGINS_INSIDE[tok] = table = grown
+    new = np.unique(ids[table[ids] < 0])
+    if len(new):
+        first = [tok.token_bytes(i)[:1] for i in new.tolist()]
+        table[new] = [b != b"" and b[0] & 0xC0 == 0x80 for b in first]
+    begins_inside = table[ids] == 1
     return np.flatnonzero(begins_inside | np.append(begins_inside[1:], False)).tolist()
 
 
@@ -93,9 +113,10 @@ def _explain(tok, parts, names: dict[int, str], partial: list[int], text: str) -
     if tok.byte_level and any(b[:1] == b" " and len(b) > 1 for b in map(tok.token_bytes, names)):
         out.append("A leading space belongs to the token after it (␣word): ' word' and 'word' are different "
                    "tokens with different ids.")
-    if any(name.startswith("##") for name in names.values()):
+    joined = "\n" + "\n".join(names.values())  # one search over all names, not one per name
+    if "\n##" in joined:
         out.append("`##` marks a WordPiece token that continues a word; a token without it starts one.")
-    if any("▁" in name for name in names.values()):
+    if "▁" in joined:
         out.append("`▁` is SentencePiece's way of writing a space: it starts a word.")
     unknown = [p for p in parts if p.special and p.name in ("[UNK]", "<unk>")]
     if unknown:

@@ -137,3 +137,18 @@ def test_tokenize_long_text_builds_only_what_it_shows_but_data_has_every_token(a
     assert reply.data["partial"] == [i for i, p in enumerate(everything) if p.partial]
     assert max(reply.data["partial"]) > MAX_SPANS
     assert [s.text for s in reply.spans] == [p.text for p in everything[:MAX_SPANS]]
+
+
+def test_tokenize_memoised_tables_stay_right_as_new_texts_bring_new_ids(ask, tutor):
+    """/tokenize remembers, per tokenizer, each id's name and whether it begins inside a character;
+    a later text with ids never seen (and a larger top id) must still get every answer right."""
+    from tutor.tokenizers import pieces
+
+    gpt2 = tutor.tokenizer("gpt2")
+    for text in ("plain ascii words", "日本語 and café", "Ελληνικά 🙂 ünïcödé, then ascii again"):
+        reply = ask(f"/tokenize gpt2 {text}")
+        ids = gpt2.encode(text)
+        assert reply.data["tokens"] == [gpt2.token_name(i) for i in ids]
+        assert reply.data["partial"] == [i for i, p in enumerate(pieces(gpt2, text, ids)) if p.partial]
+    with_specials = ask("/tokenize --specials bert-base-uncased two words")
+    assert with_specials.data["special"] == [0, len(with_specials.data["ids"]) - 1]  # [CLS] ... [SEP]
