@@ -255,6 +255,11 @@ class Reply:
     done: bool = True
     progress: float | None = None  # 0..1 while long work runs
 
+    def _repr_html_(self) -> str:
+        """How Jupyter shows a reply: spans, table and figure, as the page shows them."""
+        from .reply_html import reply_html
+        return reply_html(self)
+
     def plain(self) -> str:
         """The reply as terminal text."""
         parts = [self.text] if self.text else []
