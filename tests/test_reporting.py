@@ -74,3 +74,40 @@ def test_stream_says_working_when_nobody_reports_and_raises_errors():
             got.append(item)
     assert 1 in got
     assert any(isinstance(i, Report) and i.what == "Working" for i in got)
+
+
+@pytest.mark.slow  # pip fetches a package (about 45 s on a loaded 2-core machine)
+def test_a_first_download_reports_what_it_fetches_and_its_size(tmp_path):
+    from tutor.assets import WHISPER_MEL, package_file
+
+    seen = []
+    with listening(seen.append):
+        path = package_file(WHISPER_MEL, tmp_path / "assets")  # not installed: fetched with pip
+    assert path.is_file()
+    lines = [r.line() for r in seen]
+    assert any(r.what.startswith("Fetching openai-whisper 20250625") and "MB" in r.what for r in seen), lines
+    fetched = next(r for r in seen if r.what.startswith("Fetched openai-whisper"))
+    assert fetched.unit == "MB" and 0.1 < fetched.total < 50
+
+
+def test_a_model_load_reports_itself(tutor):
+    """A tiny random GPT-2 (a test stand-in, labelled so) registered like any model."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from tutor.models import ModelSpec
+
+    def load(req):
+        cfg = GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=64, n_positions=32)
+        return GPT2LMHeadModel(cfg), None
+
+    spec = ModelSpec("tiny-report", "tiny GPT-2 (test stand-in, random weights)", "gpt2", "causal-lm", load,
+                     estimate_bytes=10**6)
+    tutor.registry.add_model(spec)
+    seen = []
+    try:
+        with listening(seen.append):
+            with tutor.model("tiny-report"):
+                pass
+    finally:
+        tutor.registry.models = {k: v for k, v in tutor.registry.models.items() if k != "tiny-report"}
+    assert [r.what for r in seen] == ["Loading tiny-report onto cpu"]

@@ -18,6 +18,7 @@ from .jobs import Jobs
 from .models import (Cache, LoadedModel, LoadRequest, ModelSpec, _free_memory, describe, dtype_name, gib, model_bytes,
                      pick_device, pick_dtype)
 from .plugins import Registry, build_registry
+from .reporting import working
 from .settings import Settings
 from .tokenizers import Tokenizer, find_tokenizer
 from .tools import ToolError
@@ -134,7 +135,8 @@ class Tutor:
         estimate = spec.estimate_bytes * torch_dtype.itemsize // 4  # estimates are float32 sizes
 
         def load() -> LoadedModel:
-            model, tokenizer = spec.load(LoadRequest(self.settings, device, torch_dtype))
+            with working(f"Loading {spec.id} onto {device}"):  # the page shows it (tutor/reporting.py)
+                model, tokenizer = spec.load(LoadRequest(self.settings, device, torch_dtype))
             return LoadedModel(spec, model.eval(), tokenizer, device, torch_dtype)
 
         key = f"model:{spec.id}:{device}:{dtype_name(torch_dtype)}"
