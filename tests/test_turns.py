@@ -98,7 +98,7 @@ def test_stop_ends_the_running_turn_and_a_full_queue_is_refused(turns):
     GATE.set()
     last(turns.follow("ada"))
     got = texts(turns.store.messages("ada"))
-    assert "held b" in got and "held c" in got and refused == 4, got
+    assert "held b" in got and "held c" in got and refused == 4, repr(got)
     # another learner never waits behind ada, nor sees her turns
     bob = turns.submit("bob", "/count o200k_base hi")
     assert texts(last(turns.follow("bob", bob)))[0] == "/count o200k_base hi"

@@ -59,7 +59,7 @@ class Turns:
         `shown` is the message as the page shows it (escaped); a full queue is refused with a note."""
         user = {"role": "user", "content": shown if shown is not None else message}
         with self._changed:
-            busy = learner in self._running or bool(self._queue[learner])
+            busy = learner in self._running
             if busy and len(self._queue[learner]) >= self.max_queued:
                 return self._refuse(learner, user, f"You already have {self.max_queued} messages waiting. "
                                     "Wait for them, or press Stop.")
@@ -92,20 +92,26 @@ class Turns:
 
     def _start(self, learner: str) -> None:
         """Called holding the lock: one worker per learner, until its queue is empty."""
-        self._running[learner] = (0, threading.Event())
-        threading.Thread(target=self._work, args=(learner,), daemon=True, name=f"turns-{learner[:12]}").start()
+        first = self._next(learner)
+        threading.Thread(target=self._work, args=(learner, first), daemon=True,
+                         name=f"turns-{learner[:12]}").start()
 
-    def _work(self, learner: str) -> None:
+    def _next(self, learner: str) -> tuple:
+        """Called holding the lock: the learner's next turn becomes the running one."""
+        n, message, user = self._queue[learner].popleft()
+        cancel = threading.Event()
+        self._running[learner] = (n, cancel)
+        return n, message, user, cancel
+
+    def _work(self, learner: str, job: tuple) -> None:
         while True:
+            self._run(learner, *job)
             with self._changed:
                 if not self._queue[learner]:
                     del self._running[learner]
                     self._bump(learner)
                     return
-                n, message, user = self._queue[learner].popleft()
-                cancel = threading.Event()
-                self._running[learner] = (n, cancel)
-            self._run(learner, n, message, user, cancel)
+                job = self._next(learner)
 
     def _run(self, learner: str, n: int, message: str, user: dict, cancel: threading.Event) -> None:
         shown: list[dict[str, Any]] = []
