@@ -1,4 +1,4 @@
-"""The page's turns: each runs in the background, is stored as it streams, and is followed.
+"""The page's turns run here: in the background, stored as they stream, followed by any page.
 
 A learner's message becomes a turn in the history store at once (tutor/history.py). One worker
 thread per learner runs that learner's turns in the order they were sent, so a message sent while
@@ -7,9 +7,9 @@ latest progress report while it waits on something slow (tutor/reporting.py), to
 page only *follows* the store: the request that sent the message, or a reloaded page, or a page
 open in a second tab, all see the same conversation, and a running turn goes on when a page goes.
 
-    turns = Turns(tutor, store, render)         # render: Reply -> the page's messages
-    n = turns.submit("ada", "/generate The cat")
-    for messages in turns.follow("ada", n): ...  # the whole conversation, after each change
+    runner = TurnRunner(tutor, store, render)     # render: Reply -> the page's messages
+    n = runner.submit("ada", "/generate The cat")
+    for messages in runner.follow("ada", n): ...  # the whole conversation, after each change
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .history import DONE, QUEUED, RUNNING, HistoryStore
 from .reporting import Report, stream
 from .tools import Reply
 
-log = logging.getLogger("tutor.turns")
+log = logging.getLogger("tutor.runner")
 Render = Callable[[Reply], list[dict[str, Any]]]
 QUEUED_NOTE = "⏳ Queued: this runs when your turn before it ends."
 STOPPED_NOTE = "⏹ Stopped."
@@ -40,7 +40,7 @@ def progress_message(r: Report) -> dict[str, Any]:
     return {"role": "assistant", "content": "⏳ " + html.escape(r.line(), quote=False) + bar}
 
 
-class Turns:
+class TurnRunner:
     """Per-learner queues of turns, run in the background and kept in the history store."""
 
     def __init__(self, tutor: Any, store: HistoryStore, render: Render, max_queued: int = 5,

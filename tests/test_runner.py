@@ -11,7 +11,7 @@ from tutor.context import Tutor
 from tutor.history import DONE, QUEUED, HistoryStore
 from tutor.reporting import working
 from tutor.tools import Tool
-from tutor.turns import QUEUED_NOTE, STOPPED_NOTE, Turns
+from tutor.runner import QUEUED_NOTE, STOPPED_NOTE, TurnRunner
 
 GATE = threading.Event()
 
@@ -35,7 +35,7 @@ def turns(tutor, tmp_path):
     t = Tutor(tutor.settings, registry=tutor.registry)
     store = HistoryStore(tmp_path / "history.sqlite")
     try:
-        yield Turns(t, store, lambda r: [{"role": "assistant", "content": r.text}], max_queued=2, tick_s=0.05)
+        yield TurnRunner(t, store, lambda r: [{"role": "assistant", "content": r.text}], max_queued=2, tick_s=0.05)
     finally:
         GATE.set()
         tutor.registry.tools = tools
