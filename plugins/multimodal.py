@@ -12,15 +12,12 @@ parameters, not typed in.
 
 from __future__ import annotations
 
-import os
 import shlex
-import tempfile
-from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
 
-from tutor import Arg, Reply, Table, ToolError, hookimpl
+from tutor import Arg, File, Reply, Table, ToolError, hookimpl
 
 # Whisper's audio constants (openai-whisper, whisper/audio.py).
 SAMPLE_RATE, N_FFT, HOP, CHUNK_SECONDS = 16_000, 400, 160, 30
@@ -29,40 +26,13 @@ AUDIO_TYPES = (".wav", ".mp3", ".flac")
 MAX_PIXELS = 40_000_000  # a bigger image is refused before it is decoded (a "decompression bomb")
 
 
-def _upload(ctx, path_text: str, kinds: tuple[str, ...], what: str) -> Path:
-    """The learner's file, checked for place, type and size; a ToolError says what to send instead.
-
-    Only files under the temp folder (where the page puts uploads; GRADIO_TEMP_DIR too), the data
-    dir or the current folder are read."""
-    path = Path(path_text).expanduser()
-    try:
-        resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise ToolError(f"No file at {path_text!r}. Upload {what} ({', '.join(kinds)}) with the Upload button.") from None
-    roots = [Path(tempfile.gettempdir()), Path(ctx.settings.home), Path.cwd()]
-    if os.environ.get("GRADIO_TEMP_DIR"):
-        roots.append(Path(os.environ["GRADIO_TEMP_DIR"]))
-    if not any(resolved.is_relative_to(r.resolve()) for r in roots) or not resolved.is_file():
-        raise ToolError(f"{path.name!r} is not an uploaded file; upload {what} in the page, or copy it under "
-                        "the current folder.")
-    if resolved.suffix.lower() not in kinds:
-        raise ToolError(f"{path.name} is not {what}: send one of {', '.join(kinds)}.")
-    size, limit = resolved.stat().st_size, ctx.settings.max_upload_mb * 2**20
-    if size > limit:
-        raise ToolError(f"{path.name} is {size / 2**20:.1f} MB; the limit is {ctx.settings.max_upload_mb:g} MB "
-                        "(TUTOR_MAX_UPLOAD_MB). Send a smaller file.")
-    if size == 0:
-        raise ToolError(f"{path.name} is empty.")
-    return resolved
-
-
 def _image(ctx, file: str | None):
     """(the image as RGB, what it is): the learner's upload, or the sample photo."""
     if not file:
         return _photo(), "grace_hopper.jpg (matplotlib sample data)"
     from PIL import Image, UnidentifiedImageError
 
-    path = _upload(ctx, file, IMAGE_TYPES, "an image")
+    path = ctx.upload_path(file, IMAGE_TYPES, "an image")
     try:
         with Image.open(path) as im:
             if im.width * im.height > MAX_PIXELS:
@@ -86,8 +56,8 @@ def _photo():
 
 def patches(ctx, *, size: Annotated[int, Arg("side the image is resized to, in pixels", min=16, max=1024)] = 224,
             patch: Annotated[int, Arg("side of one square patch, in pixels", min=2, max=256)] = 16,
-            file: Annotated[str | None, Arg("your own image (png, jpg, gif, webp, bmp); a sample photo "
-                                            "when left out")] = None) -> Reply:
+            file: Annotated[File | None, Arg("your own image (png, jpg, gif, webp, bmp); a sample photo "
+                                             "when left out", accept=IMAGE_TYPES)] = None) -> Reply:
     """Cut a real photo (or your own, --file) into Vision Transformer patches and count the positions.
 
     ViT-Base/16 resizes to 224 x 224 and cuts 16 x 16 patches: each patch's 16 x 16 x 3 pixel
@@ -155,7 +125,7 @@ def _sound(ctx, file: str | None, seconds: float) -> tuple[np.ndarray, str, floa
         return sum(0.3 / k * np.sin(k * phase) for k in (1, 2, 3)), "synthetic rising tone", seconds
     import soundfile
 
-    path = _upload(ctx, file, AUDIO_TYPES, "a sound file")
+    path = ctx.upload_path(file, AUDIO_TYPES, "a sound file")
     try:
         info = soundfile.info(str(path))
         if info.duration > CHUNK_SECONDS:
@@ -181,8 +151,8 @@ def _sound(ctx, file: str | None, seconds: float) -> tuple[np.ndarray, str, floa
 def spectrogram(ctx, *, seconds: Annotated[float, Arg("length of the test sound, in seconds", min=0.1, max=30)] = 5.0,
                 mels: Annotated[Literal["80", "128"], Arg("mel bands: 80 (Whisper up to large-v2) or 128 (large-v3)")]
                 = "80",
-                file: Annotated[str | None, Arg("your own recording (wav, mp3 or flac, at most 30 s); a test "
-                                                "tone when left out")] = None) -> Reply:
+                file: Annotated[File | None, Arg("your own recording (wav, mp3 or flac, at most 30 s); a test "
+                                                 "tone when left out", accept=AUDIO_TYPES)] = None) -> Reply:
     """Run Whisper's log-mel front end on a test sound (or yours, --file) and count the encoder positions.
 
     The test sound is synthetic (a rising tone with a few harmonics), labelled as such; Whisper

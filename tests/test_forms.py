@@ -17,8 +17,9 @@ def _parse(tutor, line):
 
 
 def _meaning(tool, args):
-    """What a call means: every parameter's value, defaults filled in."""
-    return {p.name: args.get(p.name, None if p.required else p.default) for p in tool.params}
+    """What a call means: every parameter's value, defaults filled in (a file is the learner's upload,
+    never pre-filled)."""
+    return {p.name: args.get(p.name, None if p.required else p.default) for p in tool.params if not p.file}
 
 
 def test_every_example_fills_a_form_that_means_the_example(tutor):

@@ -134,4 +134,4 @@ def test_bad_images_get_a_clear_answer(ask, tmp_path, name, content, words):
 
 def test_a_file_outside_the_upload_folders_is_refused(ask):
     r = ask("/patches --file /etc/hostname")
-    assert r.error and "not an uploaded file" in r.text
+    assert r.error and "outside the folders uploads come from" in r.text

@@ -50,6 +50,7 @@ class Arg:
     choices: tuple[str, ...] | str | None = None
     min: float | None = None
     max: float | None = None
+    accept: tuple[str, ...] = ()  # for a File: the suffixes it takes, e.g. (".txt", ".md")
 
 
 class _Rest:
@@ -82,6 +83,7 @@ class Param:
     optional: bool = False  # None is allowed
     min: float | None = None
     max: float | None = None
+    accept: tuple[str, ...] = ()  # a File's suffixes (the page's upload button takes these)
 
     @property
     def required(self) -> bool:
@@ -185,14 +187,15 @@ def _param(p: inspect.Parameter, hint: Any) -> Param:
     if typing.get_origin(base) is list or base is list:
         base = list
     elif typing.get_origin(base) is typing.Literal:
-        arg = Arg(arg.help, tuple(str(v) for v in typing.get_args(base)), arg.min, arg.max)
+        arg = Arg(arg.help, tuple(str(v) for v in typing.get_args(base)), arg.min, arg.max, arg.accept)
         base = str
     if base not in (str, int, float, bool, list):
         raise TypeError(f"parameter {p.name!r}: type {base!r} is not one of str, int, float, bool, list[str]")
     choices = tuple(arg.choices) if isinstance(arg.choices, (list, tuple)) else arg.choices
     # free text is always the last positional word, even when declared after `*`
     return Param(p.name, base, p.default, arg.help, choices, option=p.kind is p.KEYWORD_ONLY and not rest,
-                 rest=rest, file=upload, optional=optional, min=arg.min, max=arg.max)
+                 rest=rest, file=upload, optional=optional, min=arg.min, max=arg.max,
+                 accept=tuple(a.lower() for a in arg.accept))
 
 
 def _unwrap_annotated(hint: Any) -> tuple[Any, list]:
