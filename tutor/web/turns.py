@@ -1,5 +1,6 @@
-"""The page's chat events: one learner's turn (limits, Stop, history kept across reloads), the
-chat API for clients, and restoring a conversation on page load."""
+"""The page's chat events: one learner's turn, Stop, the chat API for clients, and restoring a
+conversation on page load. A page's turn runs in tutor/runner.py (in the background, in order,
+stored as it streams in the history store); the events here only send it and follow it."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ import gradio as gr
 
 from .. import chat
 from ..context import Tutor
+from ..history import open_history
+from ..runner import TurnRunner
 from .learners import TurnSlots, learner_id
 from .panels import outline_panel
 from .render import escape_learner_text, normalize_history, reply_messages
 from .uploads import check_file_args
+
+
+REATTACHED = "↻ Re-attached: your turn above is still running, and goes on here."
 
 
 class Turns:
@@ -23,10 +29,9 @@ class Turns:
         self.tutor = tutor
         self.figure_dir = tutor.settings.home / "figures"
         self.cancels: dict[str, threading.Event] = {}
-        self.jobs = TurnSlots(tutor.settings.learner_concurrent_jobs)
-
-    def saved(self, learner: str) -> list:
-        return self.tutor.session(learner).state.setdefault("web", {}).setdefault("history", [])
+        self.jobs = TurnSlots(tutor.settings.learner_concurrent_jobs)  # the chat API's turns
+        self.history = open_history(tutor.settings.home)
+        self.runner = TurnRunner(tutor, self.history, lambda reply: reply_messages(reply, self.figure_dir))
 
     def converse(self, message: str, history: Any, learner: str) -> Iterator[list]:
         """One chat turn: the learner's message (escaped), then the history as each reply streams."""
@@ -53,14 +58,23 @@ class Turns:
             yield history
         finally:
             self.jobs.end(learner)
-            self.saved(learner)[:] = history
 
     def turn(self, message: str, history: list, browser_id: str | None,
-             request: gr.Request = None) -> Iterator[tuple[Any, str, str, Any]]:
+             request: gr.Request = None) -> Iterator[tuple[Any, Any, str, Any]]:
+        """The page's turn: sent to the learner's queue at once (shown as queued when another
+        turn runs), then followed as it streams. Only the first update empties the message box,
+        so a learner typing the next message while this one streams keeps what they type."""
         learner = learner_id(browser_id, request)
-        for h in self.converse(message, history, learner):
-            yield h, "", learner, gr.skip()
-        yield gr.skip(), "", learner, outline_panel(self.tutor, learner)
+        message = message or ""
+        shown = escape_learner_text(message) or "(empty)"
+        refused = check_file_args(message, self.tutor)
+        n = (self.runner.note(learner, message, shown, refused) if refused
+             else self.runner.submit(learner, message, shown))
+        box: Any = ""
+        for messages in self.runner.follow(learner, n):
+            yield messages, box, learner, gr.skip()
+            box = gr.skip()
+        yield gr.skip(), box, learner, outline_panel(self.tutor, learner)
 
     def chat_api(self, message: str, history: list | None = None, learner: str = "",
                  request: gr.Request = None) -> tuple[list, str, str]:
@@ -81,14 +95,22 @@ class Turns:
 
     def stop(self, browser_id: str | None, request: gr.Request = None) -> None:
         learner = learner_id(browser_id, request)
+        self.runner.stop(learner)
         if learner in self.cancels:
             self.cancels[learner].set()
 
-    def restore(self, browser_id: str | None, request: gr.Request = None) -> tuple[Any, Any, str]:
-        """On page load: this learner's conversation and outline, kept across reloads. A new
-        browser gets its id from its first turn; nothing is overwritten if that turn came first."""
+    def restore(self, browser_id: str | None, request: gr.Request = None) -> Iterator[tuple[Any, Any, str]]:
+        """On page load: this learner's conversation (from the history store, so also after a
+        server restart) and outline. A turn still running (a long /generate, a fine-tune) is
+        followed here until it ends, with a note saying so. A new browser gets its id from its
+        first turn; nothing is overwritten if that turn came first."""
         if not browser_id and not getattr(request, "username", None):
-            return gr.skip(), gr.skip(), outline_panel(self.tutor, None)
+            yield gr.skip(), gr.skip(), outline_panel(self.tutor, None)
+            return
         learner = learner_id(browser_id, request)
-        history = list(self.saved(learner))
-        return (history if history else gr.skip()), learner, outline_panel(self.tutor, learner)
+        outline = outline_panel(self.tutor, learner)
+        for messages in self.runner.follow(learner):
+            if self.runner.busy(learner):
+                messages = [*messages, {"role": "assistant", "content": REATTACHED}]
+            yield (messages if messages else gr.skip()), learner, outline
+        yield gr.skip(), learner, outline_panel(self.tutor, learner)
