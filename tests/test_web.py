@@ -344,3 +344,11 @@ def test_signed_learner_required_when_secret_set(tutor, tmp_path):
         assert httpx.get(url + "/tutor/", headers={web.LEARNER_HEADER: "ada.bad"}).status_code == 401
         ok = httpx.get(url + "/tutor/", headers={web.LEARNER_HEADER: web.sign_learner("k", "ada")})
         assert ok.status_code == 200
+
+
+def test_a_long_table_under_coloured_text_starts_folded():
+    rows = [[i, f"tok{i}"] for i in range(20)]
+    folded = web.reply_markdown(Reply(text="t", spans=[Span("a", 1)], table=Table(["step", "token"], rows)))
+    assert "<details><summary>Table: 20 rows" in folded and "| 19 | tok19 |" in folded
+    plain = web.reply_markdown(Reply(text="t", table=Table(["step", "token"], rows)))
+    assert "<details>" not in plain
