@@ -82,8 +82,9 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
                 panels(tutor)
         wire(tutor, turns, parts, learner, outline)
         # following a reloaded page's running turn mostly waits: it holds no worker slot
-        app.load(turns.restore, [learner], [parts.chatbot, learner, outline], api_visibility="private",
-                 concurrency_limit=None)
+        app.load(turns.identify, [learner], [learner], api_visibility="private").then(
+            turns.restore, [learner], [parts.chatbot, learner, outline], api_visibility="private",
+            concurrency_limit=None)
         gr.api(turns.chat_api, api_name="chat")
         api_endpoints(tutor)
     return app

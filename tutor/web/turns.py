@@ -99,14 +99,15 @@ class Turns:
         if learner in self.cancels:
             self.cancels[learner].set()
 
+    def identify(self, browser_id: str | None, request: gr.Request = None) -> str:
+        """On page load, before anything else: this browser's learner id, made now when it has
+        none, so two quick first messages belong to one learner."""
+        return learner_id(browser_id, request)
+
     def restore(self, browser_id: str | None, request: gr.Request = None) -> Iterator[tuple[Any, Any, str]]:
         """On page load: this learner's conversation (from the history store, so also after a
         server restart) and outline. A turn still running (a long /generate, a fine-tune) is
-        followed here until it ends, with a note saying so. A new browser gets its id from its
-        first turn; nothing is overwritten if that turn came first."""
-        if not browser_id and not getattr(request, "username", None):
-            yield gr.skip(), gr.skip(), outline_panel(self.tutor, None)
-            return
+        followed here until it ends, with a note saying so."""
         learner = learner_id(browser_id, request)
         outline = outline_panel(self.tutor, learner)
         for messages in self.runner.follow(learner):
