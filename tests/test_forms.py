@@ -95,3 +95,20 @@ def test_an_example_that_no_longer_parses_leaves_the_form_empty(tutor, bad):
     tool = Tool.from_function(shout, example=bad)
     assert example_args(tool, tutor.registry) is None
     assert all(f.value in ("", None, True, 1, DEFAULT) for f in fields(tool, tutor.registry))
+
+
+@pytest.mark.slow  # loads SmolLM2 and DistilGPT2's architecture
+def test_every_example_runs_as_listed(tutor, tmp_path, monkeypatch):
+    """The example each tool lists (the palette's, `tutor plugins --json`'s) gives a real answer.
+    /finetune's names the learner's notes.txt: here a short one in the current folder."""
+    from tutor import chat
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("The cat sat on the mat. " * 400, encoding="utf-8")
+    session = tutor.session("examples")
+    failed = {}
+    for tool in sorted(tutor.registry.tools.values(), key=lambda t: t.name):
+        reply = chat.final(tool.example, session)
+        if reply.error:
+            failed[tool.example] = reply.text[:300]
+    assert not failed, failed
