@@ -24,7 +24,8 @@ def palette_command(tool: Tool, values: list[Any]) -> str:
 
 def palette_input(f: Field, tool: str = "") -> gr.components.Component:
     """One form field as a Gradio component; its elem_id is palette-TOOL-PARAM."""
-    elem = {"elem_id": f"palette-{tool}-{f.param.name}"}
+    # a key per tool and parameter: a re-rendered form never reuses another tool's component
+    elem = {"elem_id": f"palette-{tool}-{f.param.name}", "key": f"palette-{tool}-{f.param.name}"}
     if f.kind == "file":
         accept = list(f.param.accept) or None
         return gr.File(label=f.label, file_count="single", type="filepath", file_types=accept, **elem)
@@ -41,29 +42,25 @@ def palette_input(f: Field, tool: str = "") -> gr.components.Component:
                       lines=3 if f.param.rest else 1, max_lines=12, **elem)
 
 
-def tool_choices(reg: Registry) -> list[tuple[str, str]]:
-    return [(f"/{t.name} — {t.summary}", t.name) for t in sorted(reg.tools.values(), key=lambda t: t.name)]
+def palette(reg: Registry, run_turn: Callable, turn_inputs: list, outputs: list) -> None:
+    """A folded section per tool; its form is built when it is first opened (one gr.render per
+    tool, so a form never shares components with another tool's). `run_turn(command,
+    *turn_inputs[1:])` runs the command as a chat turn into `outputs`."""
+    gr.Markdown("### Tools\n\nA form starts from the tool's example; an empty field means the "
+                "tool's default.", elem_id="palette-hint")
+    for tool in sorted(reg.tools.values(), key=lambda t: t.name):
+        with gr.Accordion(f"/{tool.name}", open=False, elem_id=f"palette-{tool.name}") as section:
+            _lazy_form(reg, tool, section, run_turn, turn_inputs, outputs)
 
 
-def palette(reg: Registry, run_turn: Callable, turn_inputs: list, outputs: list) -> gr.Dropdown:
-    """The picker and the picked tool's form. `run_turn(command, *turn_inputs[1:])` runs the
-    command as a chat turn into `outputs` (turn_inputs[0] is replaced by the built command)."""
-    gr.Markdown("### Tools")
-    pick = gr.Dropdown(choices=tool_choices(reg), value=None, label="Pick a tool", elem_id="palette-pick",
-                       filterable=True)
-
-    @gr.render(inputs=pick)
-    def form(name: str | None) -> None:
-        tool = reg.tools.get(name or "")
-        if tool is None:
-            gr.Markdown("Its form starts from the tool's example; an empty field means the tool's default.",
-                        elem_id="palette-hint")
-            return
+def _lazy_form(reg: Registry, tool: Tool, section: gr.Accordion, run_turn: Callable, turn_inputs: list,
+               outputs: list) -> None:
+    @gr.render(triggers=[section.expand])
+    def form() -> None:
         gr.Markdown(sanitize_markdown(tool.summary + (f"\n\nExample: `{tool.example}`" if tool.example else "")),
-                    elem_id=f"palette-{tool.name}")
+                    key=f"palette-{tool.name}-about")
         inputs = [palette_input(f, tool.name) for f in fields(tool, reg)]
-        run = gr.Button(f"Run /{tool.name}", elem_id=f"run-{tool.name}", variant="secondary")
-        cmd = gr.Textbox(visible=False)
+        run = gr.Button(f"Run /{tool.name}", elem_id=f"run-{tool.name}", variant="secondary", key=f"run-{tool.name}")
+        cmd = gr.Textbox(visible=False, key=f"command-{tool.name}")
         run.click(lambda *v: palette_command(tool, list(v)), inputs, cmd, api_visibility="private").then(
             run_turn, [cmd, *turn_inputs[1:]], outputs, api_visibility="private")
-    return pick
