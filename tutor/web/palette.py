@@ -1,8 +1,8 @@
-"""The tool palette: pick a tool, get its form (pre-filled from its example, tutor/forms.py), Run.
+"""The tool palette: open a tool, get its form (pre-filled from its example, tutor/forms.py), Run.
 
-Only the picked tool's form is built (gr.render), so a new page builds a few components instead
-of a form for every tool; what a form means is decided in tutor/forms.py, the same functions the
-API endpoints and `tutor plugins --json` use.
+A form is built when its section is first opened (gr.render), so a new page builds a section per
+tool instead of every form; what a form means is decided in tutor/forms.py, the same functions
+the API endpoints and `tutor plugins --json` use.
 """
 
 from __future__ import annotations
