@@ -116,6 +116,17 @@ def _conv_out(length: int, kernel: int = CONV_KERNEL, stride: int = 1, padding: 
     return (length + 2 * padding - kernel) // stride + 1
 
 
+def resample(x: np.ndarray, rate: int) -> np.ndarray:
+    """Band-limited resampling to 16 kHz through the FFT (as scipy.signal.resample does): keep
+    the frequencies both rates can hold, drop the rest, transform back at the new length."""
+    n = int(round(len(x) * SAMPLE_RATE / rate))
+    spectrum = np.fft.rfft(x)
+    kept = np.zeros(n // 2 + 1, dtype=complex)
+    m = min(len(kept), len(spectrum))
+    kept[:m] = spectrum[:m]
+    return (np.fft.irfft(kept, n) * (n / len(x))).astype(np.float32)
+
+
 def _sound(ctx, file: str | None, seconds: float) -> tuple[np.ndarray, str, float]:
     """(16 kHz mono samples, what they are, seconds): the learner's recording, or a test tone."""
     if not file:
@@ -139,11 +150,7 @@ def _sound(ctx, file: str | None, seconds: float) -> tuple[np.ndarray, str, floa
                         f"{1000 * N_FFT / SAMPLE_RATE:g} ms window. Send at least a tenth of a second.")
     mono = audio.mean(axis=1)  # Whisper hears one channel
     if rate != SAMPLE_RATE:  # Whisper's front end expects 16 kHz
-        from math import gcd
-
-        from scipy.signal import resample_poly
-        g = gcd(rate, SAMPLE_RATE)
-        mono = resample_poly(mono, SAMPLE_RATE // g, rate // g).astype(np.float32)
+        mono = resample(mono, rate)
     return mono, f"{path.name} (your upload, {rate:,} Hz, {info.channels} channel{'s' * (info.channels > 1)})", \
         len(audio) / rate
 

@@ -76,6 +76,16 @@ def test_patches_of_an_uploaded_image(ask, tmp_path):
     assert all(f"--file {path}" in b for b in r.buttons)  # variations keep the learner's image
 
 
+def test_resampling_keeps_a_tone_and_its_length(tutor):
+    from tutor.builtin import multimodal as mm
+
+    t = np.arange(44_100) / 44_100
+    out = mm.resample(np.sin(2 * np.pi * 440 * t), 44_100)
+    assert len(out) == 16_000
+    reference = np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000)
+    assert np.abs(out[1000:15000] - reference[1000:15000]).max() < 1e-3
+
+
 def _tone(seconds, rate):
     t = np.arange(int(seconds * rate)) / rate
     return (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
