@@ -263,7 +263,7 @@ def test_phone_viewport_and_palette_keyboard(browser, app_url):
     assert text.input_value() == "The cat sat on the mat"  # pre-filled from the tool's example
     text.fill("hello world")
     page.locator("#run-count").press("Enter")  # Enter on the focused Run button runs it
-    bot_text(page, "characters")
+    bot_text(page, "for 11 characters")  # the edited text, not the example
     shot(page, "palette")
     page.close()
 

@@ -25,7 +25,8 @@ def palette_command(tool: Tool, values: list[Any]) -> str:
 def palette_input(f: Field, tool: str = "") -> gr.components.Component:
     """One form field as a Gradio component; its elem_id is palette-TOOL-PARAM."""
     # a key per tool and parameter: a re-rendered form never reuses another tool's component
-    elem = {"elem_id": f"palette-{tool}-{f.param.name}", "key": f"palette-{tool}-{f.param.name}"}
+    elem = {"elem_id": f"palette-{tool}-{f.param.name}", "key": f"palette-{tool}-{f.param.name}",
+            "interactive": True}  # a rendered form is not inferred to be interactive
     if f.kind == "file":
         accept = list(f.param.accept) or None
         return gr.File(label=f.label, file_count="single", type="filepath", file_types=accept, **elem)
