@@ -95,8 +95,9 @@ def _range(p: Param) -> str:
 def _placeholder(p: Param, default: Any) -> str:
     if p.required:
         return "required"
-    if default is None:
-        return "empty: " + _left_out(p).strip("()")
+    if default is None:  # "(default: all heads of the layer)" -> "empty: all heads of the layer"
+        return "empty: " + (_left_out(p).strip("()").removeprefix("default: ") if _left_out(p) != "(default)"
+                            else "the tool's default")
     if default == "":
         return "empty: none"
     return f"empty: {default}"
