@@ -301,9 +301,18 @@ LOADING_WATCH = """
 """
 
 
-def test_every_palette_tool_runs_as_prefilled(browser, app_url, tutor):
+@pytest.fixture
+def fresh_url(tutor, tmp_path_factory):
+    """A server with its own model cache, so its first model tool loads (and says so)."""
+    t = Tutor(Settings(home=tmp_path_factory.mktemp("palettehome"), assets_dir=ASSETS, offline="yes"),
+              registry=tutor.registry)
+    with running(web.server_app(t)) as url:
+        yield url
+
+
+def test_every_palette_tool_runs_as_prefilled(browser, fresh_url, tutor):
     """Open each tool in the palette and press Run: the form as it stands gives a real answer."""
-    page = open_page(browser, app_url)
+    page = open_page(browser, fresh_url)
     page.evaluate(LOADING_WATCH)
     failures = {}
     for name in sorted(tutor.registry.tools):
