@@ -5,7 +5,10 @@ from this machine:
   * p50/p95 latency of a /count round trip (the /ask endpoint) with 1, 10 and 50 concurrent
     simulated learners, each relative to the single-learner figure;
   * the server process's memory (RSS) idle and with 50 learners connected;
-  * a chat round trip through gradio_client vs the same turn as a direct chat.respond call.
+  * a chat round trip through gradio_client vs the same turn as a direct chat.respond call;
+  * the page's first load: the HTML and the app config (time and bytes), the number of Gradio
+    components on the page, and a new browser session's first round trip relative to a warm one
+    (`--first-load` prints only these).
 Figures are ratios from this one run; absolute times depend on the machine's load.
 """
 
@@ -69,6 +72,34 @@ def learner(client: Client, rounds: int) -> list[float]:
     return out
 
 
+def first_load(url: str, rounds: int = 20) -> None:
+    """What a learner's browser fetches before the page works, and what a new session costs."""
+    loads = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        page = httpx.get(url, timeout=60)
+        config = httpx.get(url + "config", timeout=60)
+        loads.append((time.perf_counter() - t, len(page.content), len(config.content)))
+    components = len(config.json().get("components", []))
+    p50 = statistics.median(x[0] for x in loads)
+    print(f"first load (HTML + config): p50 {p50 * 1e3:.1f} ms, {loads[0][1] / 1024:.1f} KiB HTML + "
+          f"{loads[0][2] / 1024:.1f} KiB config; {components} Gradio components on the page")
+    new, warm = [], Client(url, verbose=False)
+    warm.predict(MESSAGE, api_name="/ask")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        Client(url, verbose=False).predict(MESSAGE, api_name="/ask")  # a new session each time
+        new.append(time.perf_counter() - t)
+    again = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        warm.predict(MESSAGE, api_name="/ask")
+        again.append(time.perf_counter() - t)
+    n50, w50 = statistics.median(new), statistics.median(again)
+    print(f"new session (connect + first /count): p50 {n50 * 1e3:.1f} ms vs a warm session's round trip "
+          f"{w50 * 1e3:.1f} ms -> {n50 / w50:.1f}x")
+
+
 def main() -> None:
     args = arguments(__doc__).parse_args()
     if args.quick:
@@ -80,7 +111,15 @@ def main() -> None:
            "TUTOR_LEARNER_CONCURRENT_JOBS": "4"}
     proc, url = start_server(env)
     server = psutil.Process(proc.pid)
+    if "--first-load" in sys.argv:
+        try:
+            first_load(url)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        return
     try:
+        first_load(url)
         warm = Client(url, verbose=False)
         learner(warm, 3)  # tokenizer loaded, code paths warm
         idle_mb = server.memory_info().rss / 2**20

@@ -514,7 +514,8 @@ def bpe(ctx,
         level: Annotated[Level, Arg("start from the 256 bytes (like GPT-2) or from the characters seen")] = "byte",
         pretokenize: Annotated[PreTokenize, Arg("split into words first: GPT-2's regex, at spaces and "
                                                 "punctuation, or not at all")] = "gpt2",
-        file: Annotated[File | None, Arg("train on an uploaded plain-text file (its path)")] = None,
+        file: Annotated[File | None, Arg("train on an uploaded plain-text file (its path)",
+                                         accept=(".txt", ".md"))] = None,
         corpus: Annotated[Corpus | None, Arg("train on a built-in corpus: the lessons' text, a short "
                                              "English sample, or 1 MB of Python's docstrings")] = None,
         ) -> Reply:

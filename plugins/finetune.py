@@ -656,7 +656,7 @@ def finetune(ctx,
                                               choices="models")] = None,
              job: Annotated[str | None, Arg("with resume: the job id, e.g. finetune-3 (see /jobs)")] = None,
              *,
-             file: Annotated[File | None, Arg("your .txt or .md file")] = None,
+             file: Annotated[File | None, Arg("your .txt or .md file", accept=(".txt", ".md"))] = None,
              corpus: Annotated[Literal["python-docs"] | None, Arg("a corpus shipped with the tutor, "
                                                                   "instead of a file")] = None,
              method: Annotated[Literal["lora", "full"] | None, Arg("lora: small adapters (fast); full: every weight")] = None,

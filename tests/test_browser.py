@@ -1,5 +1,6 @@
 """The page in a real browser: Playwright driving the distribution's Chromium (never a downloaded
-one) against the app on 127.0.0.1. Screenshots go to test-artifacts/ (gitignored).
+one) against the app on 127.0.0.1. Screenshots go to test-artifacts/ (gitignored); with
+TUTOR_DOCS_SCREENSHOTS=1 the ones the README and docs show are written to docs/ as well.
 
 Setup once: apt-get update && apt-get install -y chromium ; run: python -m pytest -m browser
 """
@@ -7,7 +8,9 @@ Setup once: apt-get update && apt-get install -y chromium ; run: python -m pytes
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,7 @@ CHROMIUM = os.environ.get("TUTOR_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "course_site"
 
 
@@ -101,10 +105,45 @@ def bot_text(root, contains: str, timeout: float = 30_000):
         raise AssertionError(f"{contains!r} not in the chat within {timeout / 1000:.0f} s; chat ends: {chat[-1500:]}")
 
 
-def test_page_chat_spans_escape_upload_reload(browser, app_url, tutor):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def shot(page, name: str, docs: bool = False, full_page: bool = False) -> None:
+    """A screenshot in test-artifacts/, and in docs/ when asked for (TUTOR_DOCS_SCREENSHOTS=1)."""
+    path = ARTIFACTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # the page's top; the chat keeps its own scroll
+    page.screenshot(path=str(path), full_page=full_page)
+    if docs and os.environ.get("TUTOR_DOCS_SCREENSHOTS"):
+        shutil.copyfile(path, DOCS / f"{name}.png")
+
+
+def open_page(browser, app_url, **options):
+    """A page that has loaded and has its learner id (set on load)."""
+    page = browser.new_page(**({"viewport": {"width": 1366, "height": 900}} | options))
     page.goto(app_url + "/")
     page.locator("#message textarea").wait_for(timeout=30_000)
+    page.wait_for_function("!!localStorage.getItem('tutor-learner')", timeout=30_000)
+    return page
+
+
+def bots(page) -> list[str]:
+    return page.locator('#chat [data-testid="bot"]').all_inner_texts()
+
+
+def users(page) -> list[str]:
+    return page.locator('#chat [data-testid="user"]').all_inner_texts()
+
+
+def upload(page, path: Path) -> str:
+    """Upload a file with the page's button; the message box gets the command it fills in."""
+    page.locator("#message textarea").fill("")
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload").click()
+    chooser.value.set_files(str(path))
+    page.wait_for_function("document.querySelector('#message textarea').value.includes('--file')",
+                           timeout=30_000)
+    return page.locator("#message textarea").input_value()
+
+
+def test_page_chat_spans_escape_upload_reload(browser, app_url, tutor):
+    page = open_page(browser, app_url, viewport={"width": 1280, "height": 900})
 
     # a learner's script comes back as text and never runs
     send(page, '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">')
@@ -121,18 +160,12 @@ def test_page_chat_spans_escape_upload_reload(browser, app_url, tutor):
     colours = page.locator("#chat .tok").evaluate_all(
         "els => els.map(e => getComputedStyle(e).backgroundColor)")
     assert len(set(colours)) > 1, colours  # neighbouring tokens differ in colour
-    page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+    shot(page, "chat", full_page=True)
 
     # an uploaded .txt becomes the --file argument of the command
     sample = ARTIFACTS / "sample.txt"
     sample.write_text(_corpus(), encoding="utf-8")
-    page.locator("#message textarea").fill("")
-    with page.expect_file_chooser() as chooser:
-        page.locator("#upload").click()
-    chooser.value.set_files(str(sample))
-    page.wait_for_function("document.querySelector('#message textarea').value.includes('--file')",
-                           timeout=30_000)
-    value = page.locator("#message textarea").input_value()
+    value = upload(page, sample)
     assert "sample.txt" in value
 
     # long work shows a progress bar that moves: fine-tuning, or training a BPE tokenizer
@@ -149,7 +182,16 @@ def test_page_chat_spans_escape_upload_reload(browser, app_url, tutor):
     page.wait_for_function("window.__progress && window.__progress.length >= 2", timeout=300_000)
     seen = page.evaluate("window.__progress")
     assert seen == sorted(seen) and seen[-1] > seen[0], seen
-    page.screenshot(path=str(ARTIFACTS / "progress.png"), full_page=True)
+    shot(page, "progress")
+    # reload while it trains: the conversation is there, the job re-attaches, says so, and goes on
+    page.reload()
+    page.locator("#message textarea").wait_for(timeout=30_000)
+    bot_text(page, "Re-attached", timeout=60_000)
+    page.evaluate(PROGRESS_WATCH)
+    page.wait_for_function("window.__progress && window.__progress.length >= 2", timeout=300_000)
+    after = page.evaluate("window.__progress")
+    assert after[-1] > seen[-1], (seen, after)
+    shot(page, "reload-finetune", docs=True)
     # Stop ends the long work; the page answers the next message at once
     page.locator("#stop").click()
     send(page, "/help")
@@ -194,33 +236,179 @@ def test_lesson_quiz(browser, app_url, tutor):
 
 def test_phone_viewport_and_palette_keyboard(browser, app_url):
     # a phone whose browser prefers dark: the page follows it
-    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                            color_scheme="dark")
-    page.goto(app_url + "/")
+    page = open_page(browser, app_url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                     color_scheme="dark")
     box = page.locator("#message textarea")
-    box.wait_for(timeout=30_000)
     assert page.evaluate("!!document.querySelector('.dark')"), "dark theme not applied"
     assert box.is_visible() and box.bounding_box()["width"] > 150
-    send(page, "/help")
-    bot_text(page, "Count the tokens")
-    page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
+    send(page, "/count o200k_base The cat sat on the mat")
+    page.locator("#chat table").first.wait_for(timeout=60_000)
+    # the chat uses the screen's height, and a table scrolls sideways instead of one letter per line
+    assert page.locator("#chat").bounding_box()["height"] > 0.5 * 844
+    cells = page.locator("#chat table").last.evaluate(
+        "t => ({nowrap: getComputedStyle(t.querySelector('td')).whiteSpace,"
+        " tallest: Math.max(...Array.from(t.querySelectorAll('td, th')).map(c => c.getBoundingClientRect().height)),"
+        " scrolls: getComputedStyle(t).overflowX})")
+    assert cells["nowrap"] == "nowrap" and cells["scrolls"] == "auto" and cells["tallest"] < 60, cells
+    shot(page, "phone", docs=True)
     page.close()
 
-    # the palette by keyboard: focus the /count section, open it, fill its text, run it
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url + "/")
-    page.locator("#palette-count").wait_for(timeout=30_000)
+    # the palette by keyboard: open the /count section, fill its text, run it
+    page = open_page(browser, app_url)
     toggle = page.locator("#palette-count button").first
     toggle.focus()
     page.keyboard.press("Enter")
     text = page.locator("#palette-count-text textarea")
-    text.wait_for(timeout=10_000)
-    text.focus()
-    page.keyboard.type("hello world")
-    page.locator("#run-count").focus()
-    page.keyboard.press("Enter")
-    bot_text(page, "characters")
-    page.screenshot(path=str(ARTIFACTS / "palette.png"), full_page=True)
+    text.wait_for(timeout=20_000)
+    assert text.input_value() == "The cat sat on the mat"  # pre-filled from the tool's example
+    text.fill("hello world")
+    page.locator("#run-count").press("Enter")  # Enter on the focused Run button runs it
+    bot_text(page, "for 11 characters")  # the edited text, not the example
+    shot(page, "palette")
+    page.close()
+
+
+def _pick(page, name: str) -> None:
+    """Open the tool's palette section (its form is built then) unless it is open already."""
+    if not page.locator(f"#run-{name}").is_visible():
+        page.locator(f"#palette-{name} button").first.click()
+    page.locator(f"#run-{name}").wait_for(timeout=20_000)
+    page.locator(f"#run-{name}").scroll_into_view_if_needed()
+
+
+def _turn_replies(page, command: str, timeout_s: float = 300.0) -> list[str]:
+    """The bot messages after the user message `command`, once the turn is over."""
+    deadline = time.monotonic() + timeout_s
+    while not any(u.strip().startswith(command) for u in users(page)):
+        assert time.monotonic() < deadline, f"{command} never appeared; chat: {page.locator('#chat').inner_text()[-800:]}"
+        time.sleep(0.3)
+    settle(page, quiet_s=4.0, timeout_s=timeout_s)
+    texts = page.locator('#chat [data-testid="user"], #chat [data-testid="bot"]').evaluate_all(
+        "els => els.map(e => [e.getAttribute('data-testid'), e.innerText])")
+    start = max(i for i, (who, t) in enumerate(texts) if who == "user" and t.strip().startswith(command))
+    return [t for who, t in texts[start + 1:] if who == "bot"]
+
+
+# Record every progress line the chat shows ("⏳ Loading smollm2-135m onto cpu — 3 s so far").
+LOADING_WATCH = """
+() => {
+  window.__loading = [];
+  new MutationObserver(() => document.querySelectorAll('#chat [data-testid="bot"]').forEach(m => {
+    const t = m.innerText.trim();
+    if (t.startsWith('⏳') && !window.__loading.includes(t)) window.__loading.push(t);
+  })).observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+@pytest.fixture
+def fresh_url(tutor, tmp_path_factory):
+    """A server with its own model cache, so its first model tool loads (and says so)."""
+    t = Tutor(Settings(home=tmp_path_factory.mktemp("palettehome"), assets_dir=ASSETS, offline="yes"),
+              registry=tutor.registry)
+    with running(web.server_app(t)) as url:
+        yield url
+
+
+def test_every_palette_tool_runs_as_prefilled(browser, fresh_url, tutor):
+    """Open each tool in the palette and press Run: the form as it stands gives a real answer."""
+    page = open_page(browser, fresh_url)
+    page.evaluate(LOADING_WATCH)
+    failures = {}
+    for name in sorted(tutor.registry.tools):
+        _pick(page, name)
+        if name == "generate":
+            shot(page, "palette-generate", docs=True)
+        page.locator(f"#run-{name}").click()
+        replies = _turn_replies(page, f"/{name}")
+        text = "\n".join(replies)
+        if name == "finetune":  # it needs the learner's text: the form says so, the reply says how
+            assert "Give a text file to learn from" in text, text
+            continue
+        if not replies or any(r.lstrip().startswith("⚠️") for r in replies):
+            failures[name] = text[:400]
+    assert not failures, failures
+    # the first model tool loaded its model: the page said so while it waited
+    assert any(line.startswith("⏳ Loading smollm2-135m") for line in page.evaluate("window.__loading")), \
+        page.evaluate("window.__loading")
+    send(page, "/tokenize gpt2 unhappiness")
+    page.locator("#chat .tok").last.wait_for(timeout=60_000)
+    _pick(page, "generate")
+    shot(page, "screenshot", docs=True)  # the README's picture of the page
+    page.close()
+
+
+def test_reload_during_a_streaming_generate(browser, app_url):
+    page = open_page(browser, app_url)
+    send(page, "/generate --max-tokens 200 --seed 1 Once upon a time")
+    page.locator("#chat .tok").first.wait_for(timeout=300_000)  # tokens are streaming
+    before = page.locator("#chat .tok").count()
+    page.reload()
+    page.locator("#message textarea").wait_for(timeout=30_000)
+    page.locator('#chat [data-testid="user"]', has_text="Once upon a time").first.wait_for(timeout=30_000)
+    bot_text(page, "Re-attached", timeout=30_000)
+    shot(page, "reload-generate", docs=True)
+    page.wait_for_function(f"document.querySelectorAll('#chat .tok').length > {before}", timeout=120_000)
+    settle(page, quiet_s=4.0)
+    assert "Re-attached" not in page.locator("#chat").inner_text()  # the turn ended; the note goes
+    page.close()
+
+
+# Record every queued note the chat shows (it may be there only briefly).
+QUEUE_WATCH = """
+() => {
+  window.__queued = 0;
+  new MutationObserver(() => { if (document.querySelector('#chat').innerText.includes('Queued')) window.__queued++; })
+    .observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def test_two_messages_back_to_back_are_both_answered_in_order(browser, app_url):
+    page = open_page(browser, app_url)
+    page.evaluate(QUEUE_WATCH)
+    send(page, "/generate --max-tokens 40 --seed 2 The cat sat on the")
+    send(page, "/count o200k_base hello there")  # while the first still runs
+    page.wait_for_function("window.__queued > 0", timeout=60_000)
+    shot(page, "queued", docs=True)
+    bot_text(page, "tokens with o200k_base", timeout=300_000)
+    settle(page, quiet_s=3.0)
+    said = users(page)
+    assert [u for u in said if u.startswith("/")][-2:] == ["/generate --max-tokens 40 --seed 2 The cat sat on the",
+                                                           "/count o200k_base hello there"], said
+    assert "Queued" not in page.locator("#chat").inner_text()
+    page.close()
+
+
+def test_an_uploaded_image_and_recording(browser, app_url):
+    import numpy as np
+    import soundfile
+    from PIL import Image
+
+    page = open_page(browser, app_url)
+    picture = ARTIFACTS / "stripes.png"
+    pixels = np.zeros((240, 320, 3), dtype=np.uint8)
+    pixels[:, ::16, 0] = 255
+    pixels[::16, :, 2] = 255
+    Image.fromarray(pixels).save(picture)
+    value = upload(page, picture)
+    assert value.startswith("/patches --file ") and "stripes.png" in value
+    page.locator("#message textarea").press("Enter")
+    bot_text(page, "your upload", timeout=60_000)
+    figure = page.locator("#chat img").last
+    figure.wait_for(timeout=30_000)
+    assert figure.bounding_box()["height"] > 350  # readable, not shrunk to ~300 px
+    shot(page, "upload-image", docs=True)
+
+    sound = ARTIFACTS / "a440.wav"
+    t = np.arange(int(1.5 * 22_050)) / 22_050
+    soundfile.write(str(sound), 0.3 * np.sin(2 * np.pi * 440 * t), 22_050)
+    value = upload(page, sound)
+    assert value.startswith("/spectrogram --file ") and "a440.wav" in value
+    page.locator("#message textarea").press("Enter")
+    bot_text(page, "a440.wav (your upload, 22,050 Hz", timeout=60_000)
+    page.locator("#chat img").nth(1).wait_for(timeout=30_000)
+    shot(page, "upload-audio", docs=True)
     page.close()
 
 
@@ -249,6 +437,10 @@ def test_course_page_embeds_the_tutor(browser, tutor, tmp_path_factory):
         component.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "course.png"), full_page=True)
 
+        # the iframe, loaded again, shows the conversation (not a stale, empty chat)
+        page.reload()
+        frame = page.frame_locator("#tutor-frame")
+        frame.locator("#chat").get_by_text("hello from the course").last.wait_for(timeout=60_000)
         # the mounted route: the same learner (signed by the course login) sees the same history
         page.goto(url + "/tutor/")
         page.locator("#chat").get_by_text("hello from the course").last.wait_for(timeout=30_000)

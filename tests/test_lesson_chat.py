@@ -190,3 +190,14 @@ def test_a_choice_that_is_a_number_is_graded_by_its_text():
     assert _choice(choices, "6") == "6" and _choice(choices, "3") == "3"
     assert _choice(choices, "b") == "6" and _choice(choices, "2") == "6"
     assert _choice(choices, "7") is None and _choice(choices, "z") is None
+
+
+def test_a_check_of_a_command_already_run_does_not_repeat_its_output(make_tutor):
+    """Lesson 1 runs /inspect, then checks the same command: the table is shown once."""
+    t = make_tutor()
+    step = _goto(t, "arch-map", lambda s: s.check and s.check.command.strip() == "/inspect distilgpt2-arch")
+    assert step.check is not None
+    r = say(t, "repeat")
+    assert "Checked live" in r.text and "✔" in r.text and "✘" not in r.text
+    assert r.table is None and "output is in the step above" in r.text
+    assert r.data["tool"]  # the check still read the tool's data

@@ -221,3 +221,17 @@ def test_broken_plugin_lessons_are_reported_by_tutor_plugins_and_serve(tmp_path,
     assert main(["serve", "--plugins-dir", str(tmp_path / "p")]) == 0
     err = capsys.readouterr().err
     assert "lesson problem (the lesson was left out): " in err and "bad.yaml" in err
+
+
+def test_plugins_json_lists_each_tool_with_its_example(capsys, tutor):
+    import json
+
+    from tutor import cli
+
+    assert cli.list_plugins(tutor, True) == 0
+    out = json.loads(capsys.readouterr().out)
+    tools = {t["name"]: t for t in out["tools"]}
+    assert set(tools) == set(tutor.registry.tools)
+    assert tools["count"]["example"] == tutor.registry.tools["count"].example
+    assert all(t["example"].startswith("/" + name) for name, t in tools.items())
+    assert tools["patches"]["parameters"]["properties"]["file"]["type"] == "string"

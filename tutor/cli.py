@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     _settings_flags(ask)
     ask.add_argument("message", nargs="+", help="what you would type in the chat; several are one conversation")
     ask.add_argument("--json", action="store_true", help="print the reply's structured data as JSON")
+    ask.add_argument("--learner", default="terminal",
+                     help="whose state to keep between calls (default: terminal), e.g. for /bpe step")
+    ask.add_argument("--open", action="store_true", help="open each figure the reply draws in the image viewer")
 
     plugins = sub.add_parser("plugins", help="list loaded plugins, what they register, and failures")
     _settings_flags(plugins)
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(tutor, args.mcp, args.root_path)
     if args.command == "ask":
-        return ask(tutor, args.message, args.json)
+        return ask(tutor, args.message, args.json, args.learner, args.open)
     if args.command == "plugins":
         return list_plugins(tutor, args.json)
     if args.command == "lessons":
@@ -125,30 +128,89 @@ def serve(tutor: Tutor, mcp: bool = False, root_path: str | None = None) -> int:
     return 0
 
 
-def ask(tutor: Tutor, messages: list[str] | str, as_json: bool) -> int:
-    """Each message is one turn of the same conversation, so follow-ups ("now with bert") work."""
+def ask(tutor: Tutor, messages: list[str] | str, as_json: bool, learner: str = "terminal",
+        show: bool = False) -> int:
+    """Turns in the terminal; several messages are one conversation, so follow-ups ("now with
+    bert") work. Progress goes to stderr, replies to stdout; figures are saved and their paths
+    printed; the learner's tool state is kept for the next call."""
+    from . import terminal
+
     messages = [messages] if isinstance(messages, str) else messages
+    try:
+        session = tutor.session(terminal.check_learner(learner))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    session.state.update(terminal.load_state(tutor.settings.home, learner))
     failed = False
     for message in messages:
         if len(messages) > 1 and not as_json:
             print(f"> {message}", flush=True)
-        reply = None
-        for reply in chat.respond(message, tutor.session("terminal")):
-            if not reply.done and not as_json:
-                print(reply.plain(), file=sys.stderr, flush=True)
+        reply = _one_turn(session, message, as_json)
         if as_json:
             print(json.dumps(reply.data if not reply.error else {"error": reply.text}, indent=2, ensure_ascii=False))
         else:
             print(reply.plain() + ("\n" if len(messages) > 1 else ""))
+        _show_files(reply, tutor.settings.home / "figures", as_json, show)
         failed = failed or reply.error
+    skipped = terminal.save_state(tutor.settings.home, learner, session.state)
+    if skipped:
+        print(f"note: the state of {', '.join(skipped)} cannot be kept between calls", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _one_turn(session, message: str, as_json: bool):
+    from .reporting import listening
+
+    reply = None
+    with listening(_progress_printer()):
+        for reply in chat.respond(message, session):
+            if not reply.done and not as_json:
+                print(reply.plain(), file=sys.stderr, flush=True)
+    return reply
+
+
+def _show_files(reply, figure_dir: Path, as_json: bool, show: bool) -> None:
+    for path in _reply_files(reply, figure_dir):
+        print(f"{'figure' if path.suffix == '.png' else 'file'}: {path}", file=sys.stderr if as_json else sys.stdout)
+        if show:
+            import webbrowser
+            webbrowser.open(path.resolve().as_uri())
+
+
+def _reply_files(reply, figure_dir: Path) -> list[Path]:
+    """The reply's figure saved as a PNG (the terminal cannot draw it), then its files."""
+    out = []
+    if reply.figure is not None:
+        import uuid
+        figure_dir.mkdir(parents=True, exist_ok=True)
+        out.append(figure_dir / f"{uuid.uuid4().hex[:12]}.png")
+        reply.figure.savefig(out[0], dpi=110, bbox_inches="tight")
+    return out + [Path(f) for f in reply.files]
+
+
+def _progress_printer():
+    """A listener printing long work's news to stderr, at most once a second per line of news."""
+    import time
+    last = {"what": None, "at": 0.0}
+
+    def show(r) -> None:
+        now = time.monotonic()
+        if r.what != last["what"] or now - last["at"] >= 1.0:
+            last.update(what=r.what, at=now)
+            print(r.line(), file=sys.stderr, flush=True)
+    return show
 
 
 def list_plugins(tutor: Tutor, as_json: bool) -> int:
     reg = tutor.registry
     if as_json:
         out = {"plugins": [vars(p) for p in reg.plugins], "failures": [vars(f) for f in reg.failures],
-               "clashes": reg.clashes, "lesson_problems": [str(p) for p in lesson_problems(tutor)]}
+               "clashes": reg.clashes, "lesson_problems": [str(p) for p in lesson_problems(tutor)],
+               # each tool with the example the palette pre-fills its form from
+               "tools": [{"name": t.name, "plugin": t.plugin, "summary": t.summary, "usage": t.usage(),
+                          "example": t.example, "parameters": t.json_schema()}
+                         for t in sorted(reg.tools.values(), key=lambda t: t.name)]}
         print(json.dumps(out, indent=2, default=str))
         return 0
     for p in reg.plugins:

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 import uuid
+from pathlib import Path
 from dataclasses import dataclass, field
 from contextlib import contextmanager
 from functools import cached_property, lru_cache
@@ -15,12 +16,13 @@ from typing import Any, Iterator
 from . import hub
 from .commands import suggest
 from .hub_ids import is_hub_id
-from .files import read_upload
+from .files import read_upload, upload_path
 from .hub import ModelUnavailable
 from .jobs import Jobs
 from .models import (Cache, LoadedModel, LoadRequest, ModelSpec, _free_memory, describe, dtype_name, gib, model_bytes,
                      pick_device, pick_dtype)
 from .plugins import Registry, build_registry
+from .reporting import working
 from .settings import Settings
 from .tokenizers import Tokenizer, find_tokenizer
 from .tools import ToolError
@@ -179,7 +181,8 @@ class Tutor:
         estimate = spec.estimate_bytes * torch_dtype.itemsize // 4  # estimates are float32 sizes
 
         def load() -> LoadedModel:
-            model, tokenizer = spec.load(LoadRequest(self.settings, device, torch_dtype))
+            with working(f"Loading {spec.id} onto {device}"):  # the page shows it (tutor/reporting.py)
+                model, tokenizer = spec.load(LoadRequest(self.settings, device, torch_dtype))
             return LoadedModel(spec, model.eval(), tokenizer, device, torch_dtype)
 
         key = f"model:{spec.id}:{device}:{dtype_name(torch_dtype)}"
@@ -271,6 +274,10 @@ class Context:
     def read_upload(self, path: str, suffixes: tuple[str, ...] | None = None) -> str:
         """The text of a file the learner gave (an upload), checked: tutor/files.py."""
         return read_upload(path, self.settings, suffixes)
+
+    def upload_path(self, path: str, suffixes: tuple[str, ...], what: str) -> Path:
+        """The checked path of a learner's file of any kind, e.g. `ctx.upload_path(f, (".png",), "an image")`."""
+        return upload_path(path, self.settings, suffixes, what)
 
     def model(self, model_id: str, device: str | None = None, dtype: str | None = None):
         """`with ctx.model("smollm2-135m") as lm:` lm.model, lm.tokenizer, lm.device, lm.spec.

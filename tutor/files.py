@@ -18,12 +18,21 @@ def read_upload(path_text: str, settings: Any, suffixes: tuple[str, ...] | None 
     TUTOR_HOME or the current folder are read, so a learner cannot make the server read any
     file it can see. `suffixes` (e.g. (".txt", ".md")) limits the kinds of file a tool takes.
     """
+    path = upload_path(path_text, settings, suffixes)
+    return _decode(path.name, path, settings.max_upload_mb)
+
+
+def upload_path(path_text: str, settings: Any, suffixes: tuple[str, ...] | None = None,
+                what: str = "") -> Path:
+    """The checked path of an uploaded file of any kind (an image, a recording): from the same
+    folders as `read_upload`, of one of `suffixes`, under the upload limit. `what` names the
+    kind in messages, e.g. "an image"; without it the file is taken to be plain text."""
     path = Path(path_text).expanduser()
     try:
         resolved = path.resolve(strict=True)
     except (OSError, RuntimeError):
-        raise ToolError(f"No file at {path_text!r}. Upload a plain-text file (.txt) in the page, or give "
-                        "the path of one with --file.") from None
+        raise ToolError(f"No file at {path_text!r}. Upload {what or 'a plain-text file (.txt)'} in the page, "
+                        "or give the path of one with --file.") from None
     roots = [Path(tempfile.gettempdir()), Path(settings.home), Path.cwd()]
     if os.environ.get("GRADIO_TEMP_DIR"):  # where Gradio keeps uploads when told otherwise
         roots.append(Path(os.environ["GRADIO_TEMP_DIR"]))
@@ -31,11 +40,18 @@ def read_upload(path_text: str, settings: Any, suffixes: tuple[str, ...] | None 
         raise ToolError(f"{path_text!r} is outside the folders uploads come from; upload the file in "
                         "the page, or copy it under the current folder.")
     if not resolved.is_file():
-        raise ToolError(f"{path_text!r} is not a file. Give the path of a plain-text file.")
+        raise ToolError(f"{path_text!r} is not a file. Give the path of {what or 'a plain-text file'}.")
     if suffixes and resolved.suffix.lower() not in suffixes:
         kinds = " or ".join(suffixes)
-        raise ToolError(f"{path.name} is not a {kinds} file. Save your text as plain text ({kinds}).")
-    return _decode(path.name, resolved, settings.max_upload_mb)
+        raise ToolError(f"{path.name} is not {what} ({kinds})." if what else
+                        f"{path.name} is not a {kinds} file. Save your text as plain text ({kinds}).")
+    size = resolved.stat().st_size
+    if what and size > settings.max_upload_mb * 2**20:  # text says so in _decode, with its own advice
+        raise ToolError(f"{path.name} is {size / 2**20:.1f} MB; the upload limit is {settings.max_upload_mb:g} MB "
+                        "(TUTOR_MAX_UPLOAD_MB). Send a smaller file.")
+    if what and size == 0:
+        raise ToolError(f"{path.name} is empty.")
+    return resolved
 
 
 def _decode(name: str, path: Path, max_mb: float) -> str:

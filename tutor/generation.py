@@ -83,6 +83,9 @@ class Sampling:
         return ", ".join(parts)
 
 
+MIN_TEMPERATURE = 1e-3  # below this, logits / T overflow float32 for typical logit gaps
+
+
 def sampling_from_options(greedy: bool = False, temperature: float | None = None, top_k: int | None = None,
                           top_p: float | None = None, repetition_penalty: float | None = None,
                           seed: int | None = None, default_greedy: bool = False) -> tuple[Sampling, list[str]]:
@@ -98,6 +101,9 @@ def sampling_from_options(greedy: bool = False, temperature: float | None = None
         raise ToolError(f"--temperature must be 0 or more, but got {temperature:g}. It divides the logits: "
                         "below 1 sharpens the distribution, above 1 flattens it, and 0 means greedy "
                         "(always the most likely token). Try --temperature 0.7.")
+    if temperature is not None and 0 < temperature < MIN_TEMPERATURE:  # logits / T would overflow to inf
+        raise ToolError(f"--temperature {temperature:g} is so close to 0 that dividing the logits by it "
+                        f"overflows. Use 0 for greedy (always the most likely token), or at least {MIN_TEMPERATURE:g}.")
     if top_k is not None and top_k < 1:
         raise ToolError(f"--top-k must be a whole number of at least 1 (keep the K most likely tokens), "
                         f"but got {top_k}. --top-k 1 is greedy; try --top-k 50.")

@@ -50,6 +50,7 @@ class Arg:
     choices: tuple[str, ...] | str | None = None
     min: float | None = None
     max: float | None = None
+    accept: tuple[str, ...] = ()  # for a File: the suffixes it takes, e.g. (".txt", ".md")
 
 
 class _Rest:
@@ -82,6 +83,7 @@ class Param:
     optional: bool = False  # None is allowed
     min: float | None = None
     max: float | None = None
+    accept: tuple[str, ...] = ()  # a File's suffixes (the page's upload button takes these)
 
     @property
     def required(self) -> bool:
@@ -191,14 +193,15 @@ def _param(p: inspect.Parameter, hint: Any) -> Param:
     if typing.get_origin(base) is list or base is list:
         base = list
     elif typing.get_origin(base) is typing.Literal:
-        arg = Arg(arg.help, tuple(str(v) for v in typing.get_args(base)), arg.min, arg.max)
+        arg = Arg(arg.help, tuple(str(v) for v in typing.get_args(base)), arg.min, arg.max, arg.accept)
         base = str
     if base not in (str, int, float, bool, list):
         raise TypeError(f"parameter {p.name!r}: type {base!r} is not one of str, int, float, bool, list[str]")
     choices = tuple(arg.choices) if isinstance(arg.choices, (list, tuple)) else arg.choices
     # free text is always the last positional word, even when declared after `*`
     return Param(p.name, base, p.default, arg.help, choices, option=p.kind is p.KEYWORD_ONLY and not rest,
-                 rest=rest, file=upload, optional=optional, min=arg.min, max=arg.max)
+                 rest=rest, file=upload, optional=optional, min=arg.min, max=arg.max,
+                 accept=tuple(a.lower() for a in arg.accept))
 
 
 def _unwrap_annotated(hint: Any) -> tuple[Any, list]:
@@ -260,6 +263,11 @@ class Reply:
     error: bool = False
     done: bool = True
     progress: float | None = None  # 0..1 while long work runs
+
+    def _repr_html_(self) -> str:
+        """How Jupyter shows a reply: spans, table and figure, as the page shows them."""
+        from .reply_html import reply_html
+        return reply_html(self)
 
     def plain(self) -> str:
         """The reply as terminal text."""

@@ -14,7 +14,7 @@ from ..commands import suggest
 from ..tools import Reply, ToolError
 from .curriculum import Curriculum, outline, outline_markdown
 from .progress import Progress
-from .schema import MODULE_TITLES, LessonStep, Quiz
+from .schema import MODULE_TITLES, Lesson, LessonStep, Quiz
 
 if TYPE_CHECKING:
     from ..context import Session
@@ -158,9 +158,16 @@ def show_step(cur: Curriculum, progress: Progress, session: Session,
             lines = [f"{'✔' if ok else '✘'} {exp.describe()} (found {found})"
                      for exp in step.check.expect for ok, found in [exp.test(last.data)]]
             extra = f"\n\n**Checked live:** {step.check.claim}\n\n" + "\n".join(f"- {l}" for l in lines)
+            if _ran_before(lesson, progress.step, line):  # its output is on screen already: only the check
+                last = Reply(text="(Its output is in the step above; checked again just now.)", data=last.data)
         yield replace(last, text=head + say + last.text + extra + foot, data={**data, "tool": last.data},
                       buttons=[line, *last.buttons])
     return stream()
+
+
+def _ran_before(lesson: Lesson, index: int, line: str) -> bool:
+    """Whether an earlier step of the lesson ran the same command (a check repeats it)."""
+    return any(s.run is not None and s.run.strip() == line.strip() for s in lesson.steps[:index])
 
 
 def _norm(s: str) -> str:

@@ -26,11 +26,11 @@ from .palette import palette_command, palette_input  # noqa: E402
 from .panels import models_markdown, outline_panel, plugins_markdown  # noqa: E402
 from .render import (escape_learner_text, message_text, normalize_history, reply_markdown, reply_messages,  # noqa: E402
                      sanitize_markdown, spans_html)
-from .uploads import attach_upload, check_file_args, is_uploaded, upload_dir  # noqa: E402
+from .uploads import accepted_suffixes, attach_upload, check_file_args, is_uploaded, upload_dir  # noqa: E402
 
 __all__ = ["api_endpoints", "tool_endpoint", "CSS", "JS", "build_app", "mount", "server_app", "LEARNER_COOKIE",
            "LEARNER_HEADER", "sign_learner", "signed_learner", "verify_learner",
            "palette_command", "palette_input", "models_markdown", "outline_panel", "plugins_markdown",
            "escape_learner_text", "message_text", "normalize_history", "reply_markdown", "reply_messages",
-           "sanitize_markdown", "spans_html", "attach_upload", "check_file_args", "is_uploaded",
+           "sanitize_markdown", "spans_html", "accepted_suffixes", "attach_upload", "check_file_args", "is_uploaded",
            "upload_dir"]

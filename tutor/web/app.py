@@ -13,10 +13,10 @@ import gradio as gr
 from ..context import Tutor
 from .api import api_endpoints
 from .learners import signed_learner
-from .palette import palette_command, palette_input
+from .palette import palette
 from .panels import models_markdown, outline_panel, plugins_markdown
-from .render import sanitize_markdown
 from .turns import Turns
+from .uploads import accepted_suffixes
 
 CSS = """
 .tokens { line-height: 2; }
@@ -26,8 +26,20 @@ CSS = """
 .tok-special { background: #e5e7eb; border: 1px dashed #6b7280; }
 .dark .tok-special { background: #374151; color: #f9fafb; }
 progress.tutor-progress { width: 60%; height: 1em; vertical-align: middle; }
-#chat { min-height: 60vh; }
-@media (max-width: 640px) { #chat { min-height: 55vh; } }
+/* the chat fills the window's height instead of a fixed box */
+#chat { height: calc(100vh - 190px) !important; min-height: 420px; max-height: none !important; }
+/* figures at a readable size (Gradio shrinks them to ~300 px); its ⤢ button enlarges, ⤓ downloads */
+#chat .message-wrap .image-container, #chat .message-wrap .image-frame,
+#chat .message-wrap button:has(> .image-frame) { height: auto !important; max-height: none !important;
+  width: auto !important; }
+#chat .message-wrap .image-frame img { width: auto !important; height: auto !important; max-width: 100% !important;
+  max-height: 75vh !important; object-fit: contain; }
+/* tables and code scroll sideways instead of breaking words ("tokenize r", one letter per line) */
+#chat .message-content table { display: block; overflow-x: auto; max-width: 100%; }
+#chat .message-content td, #chat .message-content th { white-space: nowrap; word-break: keep-all;
+  overflow-wrap: normal; }
+#chat .message-content pre { overflow-x: auto; white-space: pre; }
+@media (max-width: 640px) { #chat { height: calc(100vh - 250px) !important; min-height: 360px; } }
 """
 
 
@@ -62,12 +74,13 @@ def build_app(tutor: Tutor | None = None) -> gr.Blocks:
         # gr.Sidebar, which is fixed to the viewport) so the page also embeds well in a course page.
         with gr.Row(equal_height=False):
             outline = outline_column(tutor)
-            parts = chat_column()
+            parts = chat_column(accepted_suffixes(tutor.registry.tools))
             with gr.Column(scale=1, min_width=240, elem_id="tools-panel"):
                 outputs = [parts.chatbot, parts.box, outline]
-                palette_events = palette(tutor, turns, outputs)
+                palette(tutor.registry, turns.turn, [parts.box, parts.chatbot], outputs)
                 panels(tutor)
-        wire(turns, parts, outline, palette_events)
+        wire(turns, parts, outline)
+        # Restoring follows a reloaded page's running turn, which mostly waits: no worker limit.
         app.load(turns.restore, None, [parts.chatbot, outline], api_visibility="private", concurrency_limit=None)
         gr.api(turns.chat_api, api_name="chat", concurrency_limit=None)
         api_endpoints(tutor, turns.room)
@@ -81,7 +94,7 @@ def outline_column(tutor: Tutor) -> gr.Markdown:
             return gr.Markdown(outline_panel(tutor, None), elem_id="outline")
 
 
-def chat_column() -> ChatParts:
+def chat_column(accept: list[str]) -> ChatParts:
     with gr.Column(scale=3, min_width=340):
         gr.Markdown("## tutor — learn how language models work by running them")
         chatbot = gr.Chatbot(elem_id="chat", label="tutor", sanitize_html=True, buttons=["copy"],
@@ -90,32 +103,13 @@ def chat_column() -> ChatParts:
             box = gr.Textbox(placeholder="Ask, type a command such as /help, or say start (Enter sends)",
                              show_label=False, scale=8, min_width=200, elem_id="message",
                              autofocus=True, max_lines=8)
-            upload = gr.UploadButton("Upload file", file_types=[".txt", ".md", ".json", ".jsonl"],
+            # only what some tool takes (its File parameters' suffixes)
+            upload = gr.UploadButton("Upload file", file_types=accept or None,
                                      file_count="single", type="filepath", scale=1, min_width=90,
                                      size="md", elem_id="upload")
             send = gr.Button("Send", variant="primary", scale=1, min_width=70, size="md", elem_id="send")
             halt = gr.Button("Stop", variant="stop", scale=1, min_width=70, size="md", elem_id="stop")
     return ChatParts(chatbot, box, upload, send, halt)
-
-
-def palette(tutor: Tutor, turns: Turns, outputs: list) -> list:
-    """A form per tool; Run builds the command line and runs it as a turn. Returns the events
-    (so Stop can cancel them)."""
-    reg = tutor.registry
-    chatbot = outputs[0]
-    gr.Markdown("### Tools")
-    events = []
-    for tool in sorted(reg.tools.values(), key=lambda t: t.name):
-        with gr.Accordion(f"/{tool.name}", open=False, elem_id=f"palette-{tool.name}"):
-            gr.Markdown(sanitize_markdown(tool.summary + (f"\n\n`{tool.example}`" if tool.example else "")))
-            inputs = [palette_input(p, reg, tool.name) for p in tool.params]
-            run = gr.Button(f"Run /{tool.name}", elem_id=f"run-{tool.name}")
-            cmd = gr.Textbox(visible=False)
-            events.append(
-                run.click(lambda *v, t=tool: palette_command(t, list(v)), inputs, cmd,
-                          api_visibility="private").then(
-                    turns.turn, [cmd, chatbot], outputs, api_visibility="private", concurrency_limit=None))
-    return events
 
 
 def panels(tutor: Tutor) -> None:
@@ -125,24 +119,26 @@ def panels(tutor: Tutor) -> None:
         gr.Markdown(plugins_markdown(tutor.registry), elem_id="plugins")
 
 
-def wire(turns: Turns, parts: ChatParts, outline: gr.Markdown, palette_events: list) -> None:
-    """Enter, Send, a clicked option and Upload start turns; Stop cancels every running one.
-    Gradio runs every turn at once (concurrency_limit=None): the lanes decide who waits."""
+def wire(turns: Turns, parts: ChatParts, outline: gr.Markdown) -> None:
+    """Enter, Send, a clicked option and Upload start turns; Stop stops the running one. A
+    message sent while a turn runs is sent too (trigger_mode="multiple") and waits in the
+    learner's queue, shown as queued. A turn runs in the learner's background worker (its lane
+    decides who waits), so these events only follow it: no Gradio worker limit."""
     outputs = [parts.chatbot, parts.box, outline]
     picked = gr.Textbox(visible=False)
+    many = {"api_visibility": "private", "trigger_mode": "multiple"}
 
     def pick(evt: gr.SelectData) -> str:
         return str(evt.value)
-    option_event = parts.chatbot.option_select(pick, None, picked, api_visibility="private").then(
+    parts.chatbot.option_select(pick, None, picked, api_visibility="private").then(
         turns.turn, [picked, parts.chatbot], outputs, api_visibility="private", concurrency_limit=None)
-    inputs = [parts.box, parts.chatbot]
-    events = [parts.box.submit(turns.turn, inputs, outputs, api_visibility="private", concurrency_limit=None),
-              parts.send.click(turns.turn, inputs, outputs, api_visibility="private", concurrency_limit=None)]
+    parts.box.submit(turns.turn, [parts.box, parts.chatbot], outputs, concurrency_limit=None, **many)
+    parts.send.click(turns.turn, [parts.box, parts.chatbot], outputs, concurrency_limit=None, **many)
     parts.upload.upload(turns.attach, [parts.box, parts.upload], parts.box, api_visibility="private",
                         concurrency_limit=None)
     # Stop never queues: no limit, its own group.
-    parts.halt.click(turns.stop, None, None, cancels=events + palette_events + [option_event],
-                     api_visibility="private", concurrency_limit=None, concurrency_id="control")
+    parts.halt.click(turns.stop, None, None, api_visibility="private", concurrency_limit=None,
+                     concurrency_id="control")
 
 
 def _allow_origins(fastapi_app: Any, origins: list[str]) -> None:

@@ -13,6 +13,7 @@ from ..tools import Reply, Span
 from .safe_html import learner_html, tool_html
 
 PALETTE_SIZE = 6  # colour groups for token spans; the colours live in CSS (light and dark)
+FOLD_ROWS = 8  # a table longer than this under token spans starts folded
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}  # no .svg: it can carry script
 
 # ---- safe output (safe_html.py: markdown-it renders, nh3 sanitises) ----------------------------
@@ -56,7 +57,12 @@ def reply_markdown(reply: Reply, buttons_as_text: bool = True) -> str:
     if reply.spans:
         parts.append(spans_html(reply.spans))
     if reply.table:
-        parts.append(reply.table.markdown())
+        table = reply.table.markdown()
+        if reply.spans and len(reply.table.rows) > FOLD_ROWS:  # a long table under coloured text
+            # (generate's steps) starts folded, so the coloured text stays in view
+            table = (f"<details><summary>Table: {len(reply.table.rows)} rows (click to show)</summary>\n\n"
+                     f"{table}\n\n</details>")
+        parts.append(table)
     if reply.progress is not None and not reply.done:
         parts.append(progress_html(reply.progress))
     if reply.buttons and buttons_as_text:

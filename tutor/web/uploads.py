@@ -41,23 +41,46 @@ def is_uploaded(path: str | Path) -> bool:
         return False
 
 
+def accepted_suffixes(tools: dict[str, Tool]) -> list[str]:
+    """Every suffix some tool's File parameter takes: what the Upload button offers."""
+    return sorted({a for t in tools.values() for p in t.params if p.file for a in p.accept})
+
+
+def file_taker(tools: dict[str, Tool], suffix: str, box_tool: str | None = None) -> tuple[str, str] | None:
+    """(tool, parameter) to hand an upload with this suffix to: the typed command's own File
+    parameter when it has one, else the first tool that accepts the suffix (a text goes to
+    /finetune first), else None."""
+    suffix = suffix.lower()
+
+    def takes(t: Tool) -> str | None:
+        return next((p.name for p in t.params if p.file and p.option and (not p.accept or suffix in p.accept)), None)
+    if box_tool in tools and takes(tools[box_tool]):
+        return box_tool, takes(tools[box_tool])
+    order = sorted(tools.values(), key=lambda t: (t.name != "finetune", t.name))
+    return next(((t.name, takes(t)) for t in order if takes(t)), None)
+
+
 def attach_upload(box: str, path: str | None, tools: dict[str, Tool],
                   owns: Callable[[str], bool] = lambda path: True) -> str:
     """An uploaded file becomes `--file PATH` right after the command in the message box
-    (options come before free text). An empty box gets the first tool that takes a file.
+    (options come before free text). An empty box, or a command that takes no such file, gets
+    the first tool that takes this kind of file (an image: /patches, a recording: /spectrogram).
     `owns(path)`: whether the learner asking uploaded it themselves."""
     if not path:
         return box
     if not is_uploaded(path) or not owns(path):
         raise gr.Error("Only files you uploaded through this page can be used.")
-    arg = f"--file {shlex.quote(str(path))}"
     box = (box or "").strip()
-    if box.startswith("/"):
-        head, _, tail = box.partition(" ")
+    head, _, tail = box.partition(" ") if box.startswith("/") else ("", "", box)
+    taker = file_taker(tools, Path(path).suffix, head[1:].lower() if head else None)
+    if taker is None:
+        raise gr.Error(f"No tool takes a {Path(path).suffix or 'file without a suffix'} file. "
+                       f"Upload one of: {', '.join(accepted_suffixes(tools))}.")
+    name, param = taker
+    arg = f"--{param.replace('_', '-')} {shlex.quote(str(path))}"
+    if head and head[1:].lower() == name:
         return f"{head} {arg}" + (f" {tail}" if tail else "")
-    takers = [t.name for t in tools.values() if any(p.name == "file" and p.file and p.option for p in t.params)]
-    preferred = [n for n in ("finetune",) if n in takers] + takers
-    return (f"/{preferred[0]} " if preferred else "") + arg + (f" {box}" if box else "")
+    return f"/{name} {arg}" + (f" {tail}" if tail and not head else "")
 
 
 def check_file_args(message: str, tutor: Tutor, owns: Callable[[str], bool] = lambda path: True) -> str | None:
