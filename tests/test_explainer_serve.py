@@ -44,7 +44,7 @@ def _stream(explainer, tutor) -> tuple[list[Reply], float]:
     return replies, first
 
 
-def _check_explanation(replies: list[Reply], model: str) -> None:
+def _check_explanation(replies: list[Reply], model: str, tutor) -> None:
     *partials, last = replies
     assert "explainer_error" not in last.data, last.data.get("explainer_error")
     assert len(partials) >= 2 and all(not r.done for r in partials)
@@ -62,7 +62,7 @@ def test_transformers_serve_streams_a_cited_explanation(tutor, served):
     explainer = ServerExplainer(url, None, None, timeout=600, max_tokens=48)
     replies, first = _stream(explainer, tutor)
     print(f"\ntransformers serve: first streamed token after {first:.1f} s; answer: {replies[-1].data.get('answer')!r}")
-    _check_explanation(replies, str(folder))
+    _check_explanation(replies, str(folder), tutor)
 
 
 def test_local_smollm2_is_labelled_as_often_wrong(tutor):
@@ -73,4 +73,4 @@ def test_local_smollm2_is_labelled_as_often_wrong(tutor):
     print(f"\nlocal SmolLM2: first streamed token after {first:.1f} s")
     *_, last = replies
     assert "135M model that is often wrong" in last.text
-    _check_explanation(replies, "SmolLM2-135M-Instruct")
+    _check_explanation(replies, "SmolLM2-135M-Instruct", tutor)
