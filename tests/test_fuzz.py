@@ -76,12 +76,22 @@ def message(draw, tools: dict, names: list[str]) -> str:
     return " ".join(parts)
 
 
+_FROZEN: dict[tuple[int, bool], tuple[dict, list[str]]] = {}
+
+
 def _tools(tutor, everything: bool) -> tuple[dict, list[str]]:
-    tools = {n: t for n, t in tutor.registry.tools.items() if everything or n not in MODEL_TOOLS}
-    names = tutor.registry.names("tokenizers") + tutor.registry.names("models")
-    if not everything:  # the fast run stays off SmolLM2 (its tokenizer needs the converted model)
-        names = [n for n in names if "smollm2" not in n]
-    return tools, names
+    """The tools and names to draw from, taken once per run: a fuzzed /finetune registers new
+    models as it goes, and hypothesis needs the same strategy in every example (learners' own
+    ft-* models are left out for the same reason)."""
+    key = (id(tutor), everything)
+    if key not in _FROZEN:
+        tools = {n: t for n, t in tutor.registry.tools.items() if everything or n not in MODEL_TOOLS}
+        names = [n for n in tutor.registry.names("tokenizers") + tutor.registry.names("models")
+                 if not n.startswith("ft-")]
+        if not everything:  # the fast run stays off SmolLM2 (its tokenizer needs the converted model)
+            names = [n for n in names if "smollm2" not in n]
+        _FROZEN[key] = tools, names
+    return _FROZEN[key]
 
 
 def _check(tutor, line: str) -> None:
