@@ -110,7 +110,7 @@ def test_the_four_bugs_fuzz_found_get_clear_answers(tutor):
         r = chat.final(line, s)
         assert r.error and "must be a finite number" in r.text, (line, r.text)
     for line in ("/vocab smollm2 a\ud800", "/bpe train the cat \udfff sat", "/vocab gpt2 \ud83d",
-                 "/next \ud800", "what is \ud800 a token?"):  # the last two: found by the 10,000 run
+                 "/next \ud800"):  # the last: found by the 10,000-message run
         r = chat.final(line, s)
         assert r.error and "lone surrogate" in r.text and not any(x in r.text for x in INTERNAL), (line, r.text)
 

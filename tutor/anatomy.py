@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from .tools import ToolError
+from .tools import ToolError, valid_unicode
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ def prompt_inputs(lm: Any, prompt: str, tool: str, max_tokens: int | None = None
     """
     if not prompt.strip():
         raise ToolError(f"Give a prompt, e.g. `/{tool} {lm.spec.id} The cat sat on the mat`.")
+    valid_unicode(prompt, "The prompt")  # a lone surrogate has no UTF-8 bytes: no tokenizer takes it
     inputs = lm.tokenizer(prompt, return_tensors="pt")
     n = inputs["input_ids"].shape[1]
     limit = context_limit(lm.model.config)

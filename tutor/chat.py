@@ -27,7 +27,7 @@ from .context import Session
 from .lessons.answers import answer as retrieval_answer
 from .lessons.answers import passages
 from .lessons.tutoring import chat_turn
-from .tools import Reply, valid_unicode
+from .tools import Reply
 
 TurnHandler = Callable[[str, Session], "Iterator[Reply] | list[Reply] | None"]
 
@@ -62,7 +62,7 @@ def turn_handlers(session: Session, cancel: threading.Event | None = None) -> li
 
 
 def _dispatch(message: str, session: Session, cancel: threading.Event | None) -> Iterator[Reply]:
-    text = valid_unicode(message.strip(), "Your message")  # no tokenizer takes a lone surrogate
+    text = message.strip()
     if not text:
         yield Reply(text="Type a question, a lesson command such as `start`, or a tool such as `/help`.")
         return

@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from .anatomy import context_limit
-from .tools import ToolError
+from .tools import ToolError, valid_unicode
 
 log = logging.getLogger("tutor.generation")
 TOP = 5  # alternatives kept per step
@@ -461,6 +461,7 @@ def encode_prompt(lm: Any, text: str, chat: bool = False) -> Prompt:
     An empty prompt starts from the beginning-of-text token when the model has one; a prompt
     that does not fit the context window is refused.
     """
+    valid_unicode(text, "The prompt")  # a lone surrogate has no UTF-8 bytes: no tokenizer takes it
     tok, notes, templated = lm.tokenizer, [], None
     if chat:
         if not getattr(tok, "chat_template", None):
