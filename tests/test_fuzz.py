@@ -113,6 +113,9 @@ def test_the_four_bugs_fuzz_found_get_clear_answers(tutor):
                  "/next \ud800"):  # the last: found by the 10,000-message run
         r = chat.final(line, s)
         assert r.error and "lone surrogate" in r.text and not any(x in r.text for x in INTERNAL), (line, r.text)
+    for line in ("/patches --file \ud800", "/finetune --file a\x00b"):  # the first: found by the 10,000-message run
+        r = chat.final(line, s)
+        assert r.error and "No file at" in r.text and not any(x in r.text for x in INTERNAL), (line, r.text)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,

@@ -10,7 +10,7 @@ from typing import Iterator
 
 from . import commands
 from .context import Session
-from .tools import Reply, ToolError
+from .tools import Reply, ToolError, valid_unicode
 from .tokenizers.saved import OwnedView
 
 log = logging.getLogger("tutor.chat")  # the logger these messages always had
@@ -60,10 +60,30 @@ def run_tool(call: commands.ToolCall, session: Session, cancel: threading.Event 
         yield result
     except ToolError as e:
         yield Reply(text=str(e), error=True)
+    except UnicodeEncodeError as e:
+        yield _surrogate_answer(call) or _plugin_bug(call, e)
     except Exception as e:
-        log.exception("tool /%s (plugin %s) failed", tool.name, tool.plugin)
-        yield Reply(text=f"/{tool.name} failed: {type(e).__name__}: {e}. This is a bug in the plugin "
-                         f"{tool.plugin!r}, not in what you typed; it has been logged.", error=True)
+        yield _plugin_bug(call, e)
+
+
+def _surrogate_answer(call: commands.ToolCall) -> Reply | None:
+    """The clear answer when a tool met a lone surrogate the learner typed (the only place one
+    comes from: no tool makes them), naming the argument; None if no argument holds one."""
+    for name, value in call.args.items():
+        for text in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(text, str):
+                try:
+                    valid_unicode(text, f"--{name.replace('_', '-')}")
+                except ToolError as e:
+                    return Reply(text=str(e), error=True)
+    return None
+
+
+def _plugin_bug(call: commands.ToolCall, e: Exception) -> Reply:
+    tool = call.tool
+    log.exception("tool /%s (plugin %s) failed", tool.name, tool.plugin)
+    return Reply(text=f"/{tool.name} failed: {type(e).__name__}: {e}. This is a bug in the plugin "
+                      f"{tool.plugin!r}, not in what you typed; it has been logged.", error=True)
 
 
 def last_reply(line: str, session: Session) -> Reply:

@@ -30,7 +30,7 @@ def upload_path(path_text: str, settings: Any, suffixes: tuple[str, ...] | None 
     path = Path(path_text).expanduser()
     try:
         resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte or a lone surrogate in the path
         raise ToolError(f"No file at {path_text!r}. Upload {what or 'a plain-text file (.txt)'} in the page, "
                         "or give the path of one with --file.") from None
     roots = [Path(tempfile.gettempdir()), Path(settings.home), Path.cwd()]
