@@ -118,6 +118,9 @@ def test_the_four_bugs_fuzz_found_get_clear_answers(tutor):
                  "/generate --temperature inf hi", "/generate --top-p nan hi"):
         r = chat.final(line, s)
         assert r.error and "must be a finite number" in r.text, (line, r.text)
+    # the 10,000-message run: "probability tensor contains either `inf`, `nan` or element < 0"
+    r = chat.final("/generate --repetition-penalty 2.1580744043613074e-142", s)
+    assert r.error and "overflows" in r.text and "at least 0.001" in r.text, r.text
     for line in ("/vocab smollm2 a\ud800", "/bpe train the cat \udfff sat", "/vocab gpt2 \ud83d",
                  "/next \ud800"):  # the last: found by the 10,000-message run
         r = chat.final(line, s)
