@@ -87,13 +87,7 @@ def recount(texts: list[str], merges: int) -> float:
     with counts (kinder than minbpe): count all pairs, merge the best everywhere, repeat."""
     t = time.perf_counter()
     words = Counter(w for text in texts for w in bpe.pretokenize(text, "gpt2"))
-    ids, counts = [list(w.encode("utf-8")) for w in words], list(words.values())
-    for k in range(merges):
-        stats = get_stats(ids, counts)
-        if not stats:
-            break
-        pair = max(stats, key=stats.get)
-        ids = [merge(w, pair, 256 + k) for w in ids]
+    recount_merges([list(w.encode("utf-8")) for w in words], list(words.values()), merges)
     return time.perf_counter() - t
 
 
@@ -103,14 +97,20 @@ def minbpe_style(texts: list[str], merges: int) -> float:
     over all chunks after each merge. minbpe is not on the package index."""
     t = time.perf_counter()
     ids = [list(chunk.encode("utf-8")) for text in texts for chunk in bpe.pretokenize(text, "gpt2")]
-    ones = [1] * len(ids)
+    recount_merges(ids, [1] * len(ids), merges)
+    return time.perf_counter() - t
+
+
+def recount_merges(ids: list[list[int]], counts: list[int], merges: int) -> list[list[int]]:
+    """The loop both peers share: count all pairs (each word weighted by its count), merge the
+    most frequent everywhere, repeat `merges` times or until no pair is left."""
     for k in range(merges):
-        stats = get_stats(ids, ones)
+        stats = get_stats(ids, counts)
         if not stats:
             break
         pair = max(stats, key=stats.get)
         ids = [merge(w, pair, 256 + k) for w in ids]
-    return time.perf_counter() - t
+    return ids
 
 
 def ours_on(texts: list[str], merges: int) -> float:

@@ -23,8 +23,9 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 import openai  # noqa: E402
 
-from serve_fixture import servable_smollm2, transformers_serve  # noqa: E402
+from llm_server import serving  # noqa: E402
 from timing import interleaved  # noqa: E402
+from tutor.assets import smollm2_folder  # noqa: E402
 from tutor.context import Tutor  # noqa: E402
 from tutor.explain_server import ServerExplainer  # noqa: E402
 from tutor.explainer import Passage, prompt_messages  # noqa: E402
@@ -42,8 +43,8 @@ def main() -> None:
     lesson = tutor.curriculum.get("arch-attention")
     passages = [Passage(lesson.id, lesson.title, 3, lesson.steps[2].text)]
     with tempfile.TemporaryDirectory() as work:
-        folder = servable_smollm2(settings.assets, Path(work))
-        with transformers_serve(folder, log=Path(work) / "serve.log") as url:
+        folder = smollm2_folder(settings.assets)
+        with serving(folder, log=Path(work) / "serve.log") as url:
             explainer = ServerExplainer(url, str(folder), None, timeout=600, max_tokens=MAX_TOKENS)
             client = openai.OpenAI(base_url=url, api_key="not-needed", max_retries=0, timeout=600)
             messages = prompt_messages(QUESTION, passages, [])

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from crash import job_row, kill_9, wait_for  # noqa: E402
 
 TINY_PLUGIN = '''
 from tutor import hookimpl
@@ -59,37 +60,13 @@ for reply in chat.respond({command!r}, Tutor().session("bench")):
 
 
 def _row(db: Path) -> tuple | None:
-    if not db.is_file():
-        return None
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return conn.execute("SELECT id, step, checkpoint, status FROM jobs WHERE owner = 'bench'").fetchone()
-    except sqlite3.OperationalError:
-        return None
+    return job_row(db, "id, step, checkpoint, status", "owner = 'bench'")
 
 
 def _start(home: Path, command: str, env: dict) -> subprocess.Popen:
     script = home.parent / "child.py"
     script.write_text(CHILD.format(root=str(ROOT), command=command))
     return subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _until(check, proc: subprocess.Popen, poll: float = 0.005, timeout: float = 1800):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        if proc.poll() is not None:
-            raise SystemExit(f"child exited early: {proc.stderr.read().decode()[-1500:]}")
-        time.sleep(poll)
-    raise SystemExit("timed out")
-
-
-def _kill(proc: subprocess.Popen) -> float:
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return time.perf_counter()
 
 
 def _restart_and_resume(home: Path, job_id: str) -> dict:
@@ -132,10 +109,10 @@ def during_training(args, env: dict, command: str) -> None:
     home = Path(env["TUTOR_HOME"])
     proc = _start(home, command, env)
     db = home / "jobs.sqlite3"
-    first = _until(lambda: (r := _row(db)) and r[2] and r, proc, poll=0.02)
+    first = wait_for(lambda: (r := _row(db)) and r[2] and r, proc, timeout=1800)
     target = first[1] + args.every // 2  # half-way to the next checkpoint
-    at_kill = _until(lambda: (r := _row(db)) and r[1] >= target and r, proc, poll=0.01)
-    _kill(proc)
+    at_kill = wait_for(lambda: (r := _row(db)) and r[1] >= target and r, proc, timeout=1800, poll=0.01)
+    kill_9(proc)
     out = _restart_and_resume(home, first[0])
     fresh = _fresh_first_step(out["tutor"], command.replace(f"--steps {args.steps}", "--steps 2"))
     lost = at_kill[1] - out["checkpoint_step"]
@@ -154,12 +131,12 @@ def during_save(args, env: dict, command: str) -> None:
     models = home / "models"
     for attempt in range(5):  # a small model's save is quick: the kill may come too late
         proc = _start(home, command, env)
-        found = _until(lambda: (list(models.glob(".tmp-*")) if models.is_dir() else None)
-                       or (proc.poll() is not None and ["done"]), proc, poll=0.001)
+        found = wait_for(lambda: (list(models.glob(".tmp-*")) if models.is_dir() else None)
+                       or (proc.poll() is not None and ["done"]), proc, timeout=1800, poll=0.001)
         if found != ["done"]:
             break
         print(f"  (attempt {attempt + 1}: the save finished before the kill; again)")
-    _kill(proc)
+    kill_9(proc)
     job_id = _row(home / "jobs.sqlite3")[0]
     out = _restart_and_resume(home, job_id)
     print("kill -9 during the save of the fine-tuned model:")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
-from tutor.anatomy import prompt_inputs
+from tutor.anatomy import causal_only, prompt_inputs
 
 MAX_PROMPT = 256
 
@@ -43,7 +43,7 @@ def beam(ctx, model: Annotated[str, Arg("causal language model, e.g. smollm2-135
 
     if not text.strip():
         raise ToolError(f"Give a prompt, e.g. `/beam {model} --beams 4 The capital of France is`.")
-    _causal_only(ctx, model, "beam search")
+    causal_only(ctx.tutor.registry, model, "beam search")
     with ctx.model(model) as lm:
         inputs, _ = prompt_inputs(lm, text, "beam", MAX_PROMPT)
         ids, n = inputs["input_ids"], inputs["input_ids"].shape[1]
@@ -76,14 +76,6 @@ def beam(ctx, model: Annotated[str, Arg("causal language model, e.g. smollm2-135
                        "best_is_greedy": same, "best_beats_greedy": best["logprob"] >= g["logprob"] - 1e-4,
                        "num_beams": beams, "max_tokens": max_tokens},
                  buttons=[f"/generate {lm.spec.id} --greedy --max-tokens {max_tokens} {text}"])
-
-
-def _causal_only(ctx, model: str, what: str) -> None:
-    """Refuse an encoder before loading it: only a causal language model generates."""
-    spec = ctx.tutor.registry.lookup("models", model)
-    if spec is not None and spec.task != "causal-lm":
-        raise ToolError(f"{spec.id} is an {spec.task} model and does not generate, so it has no use for "
-                        f"{what}; choose a causal language model such as smollm2-135m.")
 
 
 @hookimpl

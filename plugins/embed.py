@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
 from tutor.anatomy import family_of, full_name
+from tutor.figures import heatmap
 
 MAX_PIECES = 4  # a text that splits into more tokens shows the first ones
 
@@ -100,12 +101,8 @@ def _figure(model_id: str, piece: dict, similarity: Any) -> Any:
     ax.set_title(f"nearest to {piece['token']!r} ({model_id})", fontsize=9)
     ax.tick_params(axis="y", labelsize=7)
     if similarity is not None:
-        ax2 = fig.add_subplot(1, 2, 2)
-        image = ax2.imshow(similarity.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
-        ax2.set_title("position embeddings: cosine between positions", fontsize=9)
-        ax2.set_xlabel("position")
-        ax2.set_ylabel("position")
-        fig.colorbar(image, ax=ax2)
+        heatmap(fig, fig.add_subplot(1, 2, 2), similarity.numpy(), "position embeddings: cosine between positions",
+                "position", "position", cmap="RdBu_r", vmin=-1, vmax=1)
     fig.tight_layout()
     return fig
 

@@ -15,7 +15,7 @@ import time
 from typing import Annotated, Any
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
-from tutor.anatomy import prompt_inputs
+from tutor.anatomy import causal_only, prompt_inputs
 
 MAX_PROMPT = 256
 
@@ -80,7 +80,7 @@ def kvcache(ctx, model: Annotated[str, Arg("causal language model, e.g. smollm2-
     """
     if not text.strip():
         raise ToolError(f"Give a prompt, e.g. `/kvcache {model} --steps 8 The capital of France is`.")
-    _causal_only(ctx, model, "a key/value cache for generation")
+    causal_only(ctx.tutor.registry, model, "a key/value cache for generation")
     with ctx.model(model) as lm:
         inputs, _ = prompt_inputs(lm, text, "kvcache", MAX_PROMPT)
         ids = inputs["input_ids"]
@@ -109,14 +109,6 @@ def kvcache(ctx, model: Annotated[str, Arg("causal language model, e.g. smollm2-
                        "positions_computed_without_cache": cost_without, "same_tokens": same, "tokens": cached,
                        "seconds_with_cache": round(t_with, 4), "seconds_without_cache": round(t_without, 4)},
                  buttons=[f"/kvcache {lm.spec.id} --steps {min(64, steps * 4)} {text}"])
-
-
-def _causal_only(ctx, model: str, what: str) -> None:
-    """Refuse an encoder before loading it: only a causal language model generates."""
-    spec = ctx.tutor.registry.lookup("models", model)
-    if spec is not None and spec.task != "causal-lm":
-        raise ToolError(f"{spec.id} is an {spec.task} model and does not generate, so it has no use for "
-                        f"{what}; choose a causal language model such as smollm2-135m.")
 
 
 @hookimpl

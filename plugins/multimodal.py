@@ -66,7 +66,7 @@ def patches(ctx, *, size: Annotated[int, Arg("side the image is resized to, in p
     if size % patch:
         raise ToolError(f"--size {size} is not a multiple of --patch {patch}, so the patches would not tile "
                         f"the image. Try --size {size - size % patch or patch} or a patch that divides {size}.")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: it would keep every figure, shared by all learners
 
     image, label = _image(ctx, file)
     again = f" --file {shlex.quote(file)}" if file else ""  # the offered variations keep the learner's image
@@ -75,7 +75,8 @@ def patches(ctx, *, size: Annotated[int, Arg("side the image is resized to, in p
     grid = size // patch
     # (H, W, C) -> (grid, patch, grid, patch, C) -> (grid*grid, patch*patch*C): one row per patch
     rows = pixels.reshape(grid, patch, grid, patch, 3).transpose(0, 2, 1, 3, 4).reshape(grid * grid, -1)
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
     ax.imshow(pixels)
     for k in range(1, grid):
         ax.axhline(k * patch - 0.5, color="white", lw=0.6)
@@ -165,7 +166,7 @@ def spectrogram(ctx, *, seconds: Annotated[float, Arg("length of the test sound,
     The test sound is synthetic (a rising tone with a few harmonics), labelled as such; Whisper
     pads or trims every input to 30 s, so the positions do not depend on how long the sound is.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: it would keep every figure, shared by all learners
 
     from tutor.assets import WHISPER_MEL, package_file
 
@@ -179,7 +180,8 @@ def spectrogram(ctx, *, seconds: Annotated[float, Arg("length of the test sound,
     spec = log_mel(padded, filters)
     frames = spec.shape[1]
     positions = _conv_out(_conv_out(frames), stride=CONV2_STRIDE)  # conv1 stride 1, conv2 stride 2 (kernel 3, pad 1)
-    fig, ax = plt.subplots(figsize=(8, 3))
+    fig = Figure(figsize=(8, 3))
+    ax = fig.add_subplot()
     ax.imshow(spec, origin="lower", aspect="auto", cmap="magma")
     ax.set_xlabel(f"frame (one per {HOP} samples = {1000 * HOP / SAMPLE_RATE:g} ms)")
     ax.set_ylabel("mel band")

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from tutor import Arg, Reply, ToolError, hookimpl
 from tutor.anatomy import family_of, full_name
+from tutor.figures import heatmap
 
 
 BASE = 10000.0  # the 2017 Transformer's longest wavelength is BASE x 2*pi
@@ -132,17 +133,9 @@ def _figure(table: Any, gram: Any, left: str, right: str) -> Any:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 4))
-    ax = fig.add_subplot(1, 2, 1)
-    ax.imshow(table, aspect="auto", cmap="RdBu_r")
-    ax.set_title(left, fontsize=9)
-    ax.set_xlabel("feature")
-    ax.set_ylabel("position")
-    ax2 = fig.add_subplot(1, 2, 2)
-    image = ax2.imshow(gram, cmap="viridis")
-    ax2.set_title(right, fontsize=9)
-    ax2.set_xlabel("position")
-    ax2.set_ylabel("position")
-    fig.colorbar(image, ax=ax2)
+    heatmap(fig, fig.add_subplot(1, 2, 1), table, left, "feature", "position", colorbar=False, aspect="auto",
+            cmap="RdBu_r")
+    heatmap(fig, fig.add_subplot(1, 2, 2), gram, right, "position", "position", cmap="viridis")
     fig.tight_layout()
     return fig
 

@@ -5,43 +5,16 @@ Mechanics run on a tiny random GPT-2 (hidden 32, 2 layers, untrained, with GPT-2
 tokenizer) and are compared with transformers' own code; facts about real models are in the
 lessons' checks (tests/test_lesson_checks.py)."""
 
-import os
-import types
-from pathlib import Path
-
 import pytest
 import torch
 
-from tutor import chat, hookimpl
-from tutor.assets import GPT2_TIKTOKEN, package_file
-from tutor.context import Tutor
-from tutor.models import ModelSpec
-from tutor.plugins import build_registry
-from tutor.settings import Settings
-from tutor.tokenizers import gpt2_transformers_tokenizer
-
-ASSETS = Path(os.environ.get("TUTOR_TEST_ASSETS_DIR", Path.home() / ".cache" / "tutor-test-assets"))
-TINY = "tiny-gpt2"
-
-
-def _tiny_gpt2(req):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=64)).to(req.device)
-    return model, gpt2_transformers_tokenizer(str(package_file(GPT2_TIKTOKEN, req.settings.assets)))
+from tiny_gpt2 import TINY, tiny_gpt2_tutor
+from tutor import chat
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    spec = ModelSpec(TINY, "GPT-2 architecture, tiny (hidden 32, 2 layers), untrained weights", "gpt2",
-                     "causal-lm", _tiny_gpt2, source="built in the test")
-    plugin = types.SimpleNamespace(register_models=hookimpl(lambda register: register(spec)))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TUTOR_ENTRY_POINTS", "0")
-        registry = build_registry(extra=[("tiny_models", plugin)])
-    return Tutor(Settings(home=tmp_path_factory.mktemp("home"), assets_dir=ASSETS, offline="yes", device="cpu"),
-                 registry)
+    return tiny_gpt2_tutor(tmp_path_factory.mktemp("home"))
 
 
 def ask(tutor, message, learner="learner"):

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from conftest import ASSETS
-from serve_fixture import servable_smollm2, transformers_serve
+from llm_server import serving
+from tutor.assets import smollm2_folder
 from tutor.explain_server import ServerExplainer
 from tutor.explainer import Passage, explainer_for
 from tutor.settings import Settings
@@ -25,8 +26,8 @@ FALLBACK = Reply(text="(the retrieval answer)", data={"covered": True, "lesson":
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     work = tmp_path_factory.mktemp("serve")
-    folder = servable_smollm2(ASSETS, work)
-    with transformers_serve(folder, log=work / "serve.log") as url:
+    folder = smollm2_folder(ASSETS)
+    with serving(folder, log=work / "serve.log") as url:
         yield url, folder
 
 

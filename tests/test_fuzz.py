@@ -10,6 +10,7 @@ skips the tools that load a model; the slow group sends 10,000 messages to every
 from __future__ import annotations
 
 import shlex
+import sys
 import uuid
 
 import pytest
@@ -98,6 +99,14 @@ def _check(tutor, line: str) -> None:
     session = tutor.session(uuid.uuid4().hex)
     for reply in chat.respond(line, session):
         assert not any(s in reply.text for s in INTERNAL), f"{line!r} -> {reply.text[:500]}"
+    assert not _pyplot_figures(), f"{line!r} left a figure in pyplot's global list"
+
+
+def _pyplot_figures() -> list[int]:
+    """Figures pyplot holds: pyplot keeps every figure it makes until closed, so a tool that
+    draws with it grows the server's memory with every call (tools draw on matplotlib.figure.Figure)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    return pyplot.get_fignums() if pyplot else []
 
 
 def test_the_four_bugs_fuzz_found_get_clear_answers(tutor):
@@ -109,6 +118,9 @@ def test_the_four_bugs_fuzz_found_get_clear_answers(tutor):
                  "/generate --temperature inf hi", "/generate --top-p nan hi"):
         r = chat.final(line, s)
         assert r.error and "must be a finite number" in r.text, (line, r.text)
+    # the 10,000-message run: "probability tensor contains either `inf`, `nan` or element < 0"
+    r = chat.final("/generate --repetition-penalty 2.1580744043613074e-142", s)
+    assert r.error and "overflows" in r.text and "at least 0.001" in r.text, r.text
     for line in ("/vocab smollm2 a\ud800", "/bpe train the cat \udfff sat", "/vocab gpt2 \ud83d",
                  "/next \ud800"):  # the last: found by the 10,000-message run
         r = chat.final(line, s)
@@ -116,6 +128,9 @@ def test_the_four_bugs_fuzz_found_get_clear_answers(tutor):
     for line in ("/patches --file \ud800", "/finetune --file a\x00b"):  # the first: found by the 10,000-message run
         r = chat.final(line, s)
         assert r.error and "No file at" in r.text and not any(x in r.text for x in INTERNAL), (line, r.text)
+    for line in ("/patches", "/spectrogram"):  # the 10,000-message run: "More than 20 figures have been opened"
+        r = chat.final(line, s)
+        assert not r.error and r.figure is not None and not _pyplot_figures(), (line, r.text)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,

@@ -4,48 +4,23 @@ Mechanics run on a tiny random GPT-2 (hidden 32, 2 layers, untrained, with GPT-2
 tokenizer); facts about a real model (smollm2-135m) are marked slow.
 """
 
-import os
 import threading
 import time
-import types
-from pathlib import Path
 
 import pytest
 import torch
 
-from tutor import ToolError, chat, hookimpl
-from tutor.assets import GPT2_TIKTOKEN, package_file
-from tutor.context import Tutor
+from tiny_gpt2 import TINY, tiny_gpt2_tutor
+from tutor import ToolError, chat
 from tutor.generation import Sampling, decoder_for, sampling_from_options
-from tutor.models import ModelSpec
-from tutor.plugins import build_registry
-from tutor.settings import Settings
-from tutor.tokenizers import gpt2_transformers_tokenizer
 
-ASSETS = Path(os.environ.get("TUTOR_TEST_ASSETS_DIR", Path.home() / ".cache" / "tutor-test-assets"))
-TINY = "tiny-gpt2"
 EOS = 50256
-
-
-def _tiny_gpt2(req):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=64)).to(req.device)
-    return model, gpt2_transformers_tokenizer(str(package_file(GPT2_TIKTOKEN, req.settings.assets)))
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A Tutor with the built-in tools plus a tiny random GPT-2 (a stand-in, labelled as one)."""
-    spec = ModelSpec(TINY, "GPT-2 architecture, tiny (hidden 32, 2 layers), untrained weights", "gpt2",
-                     "causal-lm", _tiny_gpt2, source="built in the test")
-    plugin = types.SimpleNamespace(register_models=hookimpl(lambda register: register(spec)))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TUTOR_ENTRY_POINTS", "0")
-        registry = build_registry(extra=[("tiny_models", plugin)])
-    return Tutor(Settings(home=tmp_path_factory.mktemp("home"), assets_dir=ASSETS, offline="yes",
-                          device="cpu", max_new_tokens=200), registry)
+    return tiny_gpt2_tutor(tmp_path_factory.mktemp("home"), max_new_tokens=200)
 
 
 def ask(tutor, message, learner="learner"):

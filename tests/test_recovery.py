@@ -5,8 +5,6 @@ from its last checkpoint; a kill during a save leaves no `.tmp-*` folder after t
 from __future__ import annotations
 
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -15,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from crash import job_row, kill_9, wait_for
 from test_finetune import TEXT, ask, make_tutor, plugin_module
 
 TESTS = Path(__file__).parent
@@ -26,34 +25,6 @@ def _child(script: str, tmp_path: Path) -> subprocess.Popen:
     path.write_text(textwrap.dedent(script))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, str(path)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _wait_for(check, proc: subprocess.Popen, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        if proc.poll() is not None:
-            pytest.fail(f"the child exited early ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.02)
-    proc.kill()
-    pytest.fail("the child never got there")
-
-
-def _checkpointed(db: Path):
-    if not db.is_file():
-        return None
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return conn.execute("SELECT id, step FROM jobs WHERE checkpoint IS NOT NULL").fetchone()
-    except sqlite3.OperationalError:  # the child is creating the table
-        return None
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()  # reaped: its pid is gone, as after a real crash
 
 
 def test_kill_9_during_a_finetune_then_resume_from_the_checkpoint(tmp_path):
@@ -69,8 +40,8 @@ def test_kill_9_during_a_finetune_then_resume_from_the_checkpoint(tmp_path):
         for reply in chat.respond("/finetune tiny-gpt2 --file {notes} {RUN}", tt.session("ada")):
             pass
     """, tmp_path)
-    job_id, step = _wait_for(lambda: _checkpointed(home / "jobs.sqlite3"), proc)
-    _kill(proc)
+    job_id, step = wait_for(lambda: job_row(home / "jobs.sqlite3", "id, step", "checkpoint IS NOT NULL"), proc)
+    kill_9(proc)
     notes.unlink()  # the upload may be gone after a restart: the job kept its own copy
 
     tt = make_tutor(home)  # the restart
@@ -109,8 +80,8 @@ def test_kill_9_during_the_save_leaves_no_tmp_folder_after_a_restart(tmp_path):
             time.sleep(600)  # killed here, mid-save
         ft.save_atomic(Path({str(home)!r}) / "models" / "ft-ada-1", slow, {{"id": "ft-ada-1"}})
     """, tmp_path)
-    _wait_for(lambda: list((home / "models").glob(".tmp-*/model.safetensors")) if (home / "models").is_dir() else None, proc)
-    _kill(proc)
+    wait_for(lambda: list((home / "models").glob(".tmp-*/model.safetensors")) if (home / "models").is_dir() else None, proc)
+    kill_9(proc)
     assert list((home / "models").glob(".tmp-*"))  # what the crash left
     tt = make_tutor(home)
     assert not list((home / "models").glob(".tmp-*"))

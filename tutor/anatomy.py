@@ -113,6 +113,15 @@ def context_limit(config: Any) -> int | None:
     return None
 
 
+def causal_only(registry: Any, model: str, what: str) -> None:
+    """Refuse a registered model that does not generate (an encoder) before it is loaded, naming
+    `what` the tool would have done with it; a hub id or folder is left to the model cache."""
+    spec = registry.lookup("models", model)
+    if spec is not None and spec.task != "causal-lm":
+        raise ToolError(f"{spec.id} is an {spec.task} model and does not generate, so it has no use for "
+                        f"{what}; choose a causal language model such as smollm2-135m.")
+
+
 def prompt_inputs(lm: Any, prompt: str, tool: str, max_tokens: int | None = None) -> tuple[dict, list[str]]:
     """Tokenise a prompt for lm.model: (inputs on lm.device, one display string per token).
 

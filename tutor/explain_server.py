@@ -27,6 +27,7 @@ import openai
 from .commands import command_line
 from .explain_prompt import (ExplainerFailed, Passage, RunCommand, answer_reply, data_json, fallback_reply,
                              partial_reply, prompt_messages)
+from .remote import openai_client
 from .tools import Reply, ToolError, openai_tool_schema
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class ServerExplainer:
         self.tools = {t.api_name: t for t in tools or []}
         self.schemas = [openai_tool_schema(t) for t in self.tools.values()]
         # max_retries=0: a retry after a 429 or a timeout would wait where the learner cannot see it
-        self.client = openai.OpenAI(base_url=self.url, api_key=api_key or "not-needed", max_retries=0)
+        self.client = openai_client(self.url, api_key, max_retries=0)
         self._model = model
         self._lock = threading.Lock()
 

@@ -84,6 +84,7 @@ class Sampling:
 
 
 MIN_TEMPERATURE = 1e-3  # below this, logits / T overflow float32 for typical logit gaps
+MIN_REPETITION_PENALTY = 1e-3  # the penalty divides a repeated token's positive logit: the same overflow
 
 
 def sampling_from_options(greedy: bool = False, temperature: float | None = None, top_k: int | None = None,
@@ -113,6 +114,10 @@ def sampling_from_options(greedy: bool = False, temperature: float | None = None
     if repetition_penalty is not None and repetition_penalty <= 0:
         raise ToolError(f"--repetition-penalty must be above 0 (1 means no penalty; above 1 makes tokens "
                         f"already in the text less likely), but got {repetition_penalty:g}. Try 1.2.")
+    if repetition_penalty is not None and repetition_penalty < MIN_REPETITION_PENALTY:
+        raise ToolError(f"--repetition-penalty {repetition_penalty:g} is so close to 0 that dividing the logits "
+                        f"by it overflows. Use at least {MIN_REPETITION_PENALTY:g} (1 means no penalty; above 1 "
+                        "makes tokens already in the text less likely); try 1.2.")
     controls = any(v is not None for v in (temperature, top_k, top_p))
     if greedy and controls:
         raise ToolError("--greedy always takes the most likely token, so --temperature, --top-k and --top-p "

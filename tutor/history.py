@@ -10,12 +10,13 @@ markdown string or {"path": figure}); this module never looks inside them.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from .sqlite import connect
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 INTERRUPTED = "⚠️ This turn was cut off when the tutor's server stopped. Send it again to rerun it."
@@ -35,9 +36,9 @@ class HistoryStore:
     """Turns per learner, in order. Thread-safe; one store per data dir and process."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a streaming writer
+        # one connection shared under a lock (autocommit; _tx opens each write); WAL: readers
+        # never wait for a streaming writer
+        self._db = connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute(_SCHEMA)
         self._lock = threading.Lock()
         self._live: set[tuple[str, int]] = set()  # turns this process is running now

@@ -21,13 +21,13 @@ import itertools
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from .sqlite import PerThread
 from .tools import Reply, ToolError
 
 log = logging.getLogger("tutor.jobs")
@@ -118,22 +118,13 @@ class JobStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()  # sqlite3 connections are per thread
+        self._conn = PerThread(self.path)  # sqlite3 connections are per thread
         with self._conn() as db:
             db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, seq INTEGER UNIQUE)")
             have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
             for name, kind in self.TYPES.items():  # a file from an older tutor gains the new columns
                 if name not in have:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
 
     def next_seq(self, kind: str) -> int:
         """A number no process sharing this data dir has used (the row is claimed at once)."""

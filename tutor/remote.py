@@ -38,16 +38,22 @@ class Finish:
     reason: str
 
 
+def openai_client(url: str, key: str | None, **options: Any) -> Any:
+    """The `openai` client for the server at `url` (`options`: timeout, max_retries); the one
+    place both seams, generation (Server) and the explainer, build it."""
+    from openai import OpenAI  # imported here: a tutor with no server configured never needs it
+
+    # a local server wants no key; the client insists on some string
+    return OpenAI(base_url=url.rstrip("/"), api_key=key or "not-needed", **options)
+
+
 class Server:
     """A client for one OpenAI-compatible server (the `openai` package underneath)."""
 
     def __init__(self, url: str, model: str | None = None, key: str | None = None, timeout: float = 120.0):
-        from openai import OpenAI
-
         self.url = url.rstrip("/")
         self._model = model
-        # a local server wants no key; the client insists on some string
-        self.client = OpenAI(base_url=self.url, api_key=key or "not-needed", timeout=timeout, max_retries=1)
+        self.client = openai_client(self.url, key, timeout=timeout, max_retries=1)
 
     @classmethod
     def for_generation(cls, settings: Any) -> "Server | None":

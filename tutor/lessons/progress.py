@@ -9,12 +9,12 @@ updated TIMESTAMP); `open_store` is the one place that picks the store.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from ..sqlite import PerThread
 
 
 @dataclass
@@ -48,19 +48,10 @@ class SQLiteStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()  # sqlite3 connections are per thread
+        self._conn = PerThread(self.path)  # sqlite3 connections are per thread
         with self._conn() as db:
             db.execute("CREATE TABLE IF NOT EXISTS progress (learner TEXT PRIMARY KEY, data TEXT NOT NULL, "
                        "updated REAL NOT NULL)")
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
 
     def load(self, learner: str) -> Progress:
         row = self._conn().execute("SELECT data FROM progress WHERE learner = ?", (learner,)).fetchone()
