@@ -7,6 +7,7 @@ real prediction, which the tool checks against the logits the model returns.
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
@@ -39,7 +40,7 @@ def lens(ctx, model: Annotated[str, Arg("a causal LM, e.g. smollm2-135m", choice
     """
     import torch
 
-    with ctx.model(model) as lm:
+    with ctx.model(model, shared=True) as lm:  # one inference pass: decoding streams carry on meanwhile
         norm, unembed = lens_parts(lm.model)
         inputs, tokens = prompt_inputs(lm, prompt, "lens", MAX_TOKENS)
         if not -len(tokens) <= position < len(tokens):
@@ -62,14 +63,16 @@ def _lens_logits(model: Any, inputs: dict, norm: Any, unembed: Any, last: int, p
 
     blocks_name, blocks = blocks_of(model)
     final = f"{blocks_name}.{len(blocks) - 1}"
+    shown = inputs["input_ids"].shape[1] - last  # the grid's positions: the model's own logits for those alone
+    keep = {"logits_to_keep": shown} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     with recording(model, keep=(final,), only=(final,), cancel=cancel) as calls, torch.inference_mode():
-        out = model(**inputs, output_hidden_states=True)
+        out = model(**inputs, output_hidden_states=True, **keep)
         hidden = [*out.hidden_states[:len(blocks)], calls[-1].output]  # each (1, T, d)
         names = ["embeddings", *(f"{blocks_name}.{i}" for i in range(len(blocks)))]
         columns = ([pos] if pos < last else []) + list(range(last, hidden[0].shape[1]))
         stream = torch.stack([h[0, columns] for h in hidden])  # (layers + 1, positions, d)
         logits = unembed(norm(stream)).float()  # (layers + 1, positions, vocab)
-        diff = (logits[-1, int(pos < last):] - out.logits[0, last:].float()).abs().max().item()
+        diff = (logits[-1, int(pos < last):] - out.logits[0, -shown:].float()).abs().max().item()
     return names, logits, diff
 
 
@@ -111,32 +114,34 @@ def _reply(lm: Any, tokens: list[str], pos: int, names: list[str], logits: Any, 
 
 
 def _grid_figure(model_id: str, tokens: list[str], grid: list[list[str]], grid_p: list[list[float]]) -> Any:
-    """Layers (rows) x positions (columns): the top-1 token, coloured by its probability. A token
+    """Layers (rows) x positions (columns): the top-1 token, shaded by its probability. A token
     is written where it becomes top-1 and left blank while the layers above keep it, so the
     chart shows where each prediction appears (and draws a fraction of the labels).
 
-    Margins are fixed in inches rather than found by tight_layout, which draws the whole figure
-    (every cell's text) once more just to measure it."""
+    Drawing, not the model, is most of what /lens costs (bench/bench_inspect.py), and every text
+    is measured and drawn twice (the page saves with bbox_inches="tight"), so the chart keeps
+    texts few: no colorbar (its own axes and ticks; the label says what the shade means), a
+    layer tick every 5 layers, margins fixed in inches rather than found by tight_layout."""
     from matplotlib.figure import Figure
 
-    width, height = 1.1 * len(tokens) + 2.6, 0.2 * len(grid) + 1.9
+    width, height = 0.9 * len(tokens) + 1.0, 0.16 * len(grid) + 1.3
     fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(left=0.5 / width, right=1 - 1.6 / width, bottom=1.1 / height, top=1 - 0.4 / height)
+    fig.subplots_adjust(left=0.45 / width, right=1 - 0.1 / width, bottom=0.75 / height, top=1 - 0.45 / height)
     ax = fig.add_subplot(1, 1, 1)
-    image = ax.imshow(grid_p, aspect="auto", cmap="Blues", vmin=0, vmax=1, origin="lower")
+    ax.imshow(grid_p, aspect="auto", cmap="Blues", vmin=0, vmax=1, origin="lower")
     for r, row in enumerate(grid):
         for c, tok in enumerate(row):
             if r and grid[r - 1][c] == tok:
                 continue
             ax.text(c, r, repr(tok)[1:-1][:8], ha="center", va="center", fontsize=6,
                     color="white" if grid_p[r][c] > 0.6 else "black")
-    ax.set_xticks(range(len(tokens)), [repr(t)[1:-1][:8] for t in tokens], rotation=45, fontsize=7)
-    ax.set_yticks(range(len(grid)), ["emb"] + [str(i) for i in range(len(grid) - 1)], fontsize=6)
-    ax.set_xlabel("input token (the prediction is for the token after it); blank: same as the layer below",
-                  fontsize=8)
-    ax.set_ylabel("layer")
-    ax.set_title(f"logit lens: top-1 next token after each layer ({model_id})", fontsize=9)
-    fig.colorbar(image, ax=ax, label="probability")
+    ax.set_xticks(range(len(tokens)), [repr(t)[1:-1][:8] for t in tokens], fontsize=7)
+    rows = range(0, len(grid), 5)
+    ax.set_yticks(rows, ["emb" if not r else str(r - 1) for r in rows], fontsize=6)
+    ax.set_xlabel("input token (the prediction is for the token after it)\ncell: the top-1 next token where "
+                  "it first appears; shade: its probability, white to dark blue = 0 to 1", fontsize=7)
+    ax.set_ylabel("layer", fontsize=7)
+    ax.set_title(f"logit lens: top-1 next token after each layer ({model_id})", fontsize=8)
     return fig
 
 

@@ -155,6 +155,39 @@ def test_concurrent_learners_get_their_own_streams(tiny):
     assert decoder_for(tiny, TINY).largest_batch > 1  # they were decoded together, not queued
 
 
+def test_streams_run_while_another_learner_reads_the_model_and_its_hooks_see_only_its_own_pass(tiny):
+    """A tool holding the model shared (/lens: a forward pass with a hook) no longer freezes the
+    streams: the decoder steps meanwhile, and the hook records none of the decoder's passes."""
+    from tutor.anatomy import recording
+
+    prompt = [464, 3797, 3332, 319, 262]
+    expected = reference(tiny, TINY, prompt, 12, do_sample=False, eos=None)
+    decoder = decoder_for(tiny, TINY)
+    with tiny.model(TINY, shared=True) as lm, recording(lm.model) as calls:
+        before = decoder.forwards
+        stream = decoder.submit(prompt, 12, Sampling(), set())
+        deadline = time.monotonic() + 30
+        while stream.stop_reason is None and time.monotonic() < deadline:  # the old lock: never
+            time.sleep(0.01)
+        assert stream.stop_reason == "max_tokens" and decoder.forwards - before == 12
+        assert calls == []  # other threads' forward passes are not recorded
+        with torch.inference_mode():
+            lm.model(torch.tensor([prompt]))
+        assert calls[-1].name == "" and calls[-1].outputs[0][:2] == (1, len(prompt))  # its own pass is
+    assert [s.id for s in stream.steps()] == expected
+
+
+def test_a_learner_holding_the_model_exclusively_pauses_the_streams(tiny):
+    """Changing the model (train mode, attention switch, hooks on it for everyone) still excludes."""
+    decoder = decoder_for(tiny, TINY)
+    with tiny.model(TINY):
+        before = decoder.forwards
+        stream = decoder.submit([15496], 5, Sampling(), set())
+        time.sleep(0.5)
+        assert decoder.forwards == before and stream.stop_reason is None
+    assert len([s.id for s in stream.steps()]) == 5
+
+
 def test_batched_rows_equal_unbatched_greedy(tiny):
     """Requests joining a running batch at different moments, with different prompt lengths."""
     decoder = decoder_for(tiny, TINY)

@@ -192,6 +192,98 @@ def test_device_and_dtype_come_from_the_settings_and_can_be_overridden_per_call(
             pass
 
 
+# ---- readers and writers: inference shares a model, changing it excludes -----------------------
+
+def _holding(tutor, shared: bool, entered: threading.Event, release: threading.Event, out: list):
+    """A thread that holds tiny-a (shared or not) and runs a forward pass, until `release`."""
+    def hold():
+        with tutor.model("tiny-a", shared=shared) as lm, torch.inference_mode():
+            out.append(lm.model(torch.tensor([[1, 2, 3]])).logits)
+            entered.set()
+            release.wait(30)
+    thread = threading.Thread(target=hold)
+    thread.start()
+    return thread
+
+
+def test_a_reader_is_not_blocked_by_another_reader():
+    """Two learners' inference on one model at the same moment (the old per-model lock made the
+    second wait for the first), with the same result as one alone."""
+    tutor = make_tutor(TinyModels())
+    entered, release, out = threading.Event(), threading.Event(), []
+    first = _holding(tutor, True, entered, release, out)
+    try:
+        assert entered.wait(30)
+        second_entered, second_out = threading.Event(), []
+        second = _holding(tutor, True, second_entered, threading.Event(), second_out)
+        assert second_entered.wait(10), "a second reader waited for the first"
+        second.join(10)
+    finally:
+        release.set()
+        first.join(10)
+    assert torch.equal(out[0], second_out[0])
+
+
+def test_a_writer_waits_for_readers_and_readers_arriving_after_it_wait_for_it():
+    tutor = make_tutor(TinyModels())
+    entered, release, out = threading.Event(), threading.Event(), []
+    reader = _holding(tutor, True, entered, release, out)
+    assert entered.wait(30)
+    order, writer_in, late_in = [], threading.Event(), threading.Event()
+
+    def writer():
+        with tutor.model("tiny-a"):  # exclusive: the default
+            order.append("writer")
+            writer_in.set()
+            time.sleep(0.2)
+
+    def late_reader():
+        with tutor.model("tiny-a", shared=True):
+            order.append("late reader")
+            late_in.set()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    time.sleep(0.2)
+    late = threading.Thread(target=late_reader)
+    late.start()
+    time.sleep(0.2)
+    assert not writer_in.is_set() and not late_in.is_set()  # the writer waits for the reader; the late one for the writer
+    release.set()
+    for t in (reader, w, late):
+        t.join(10)
+    assert order == ["writer", "late reader"]
+
+
+def test_nested_holds_do_not_deadlock_and_a_reader_cannot_upgrade():
+    from tutor.models import SharedLock
+
+    lock, waiting, got = SharedLock(), threading.Event(), []
+
+    def write():
+        waiting.set()
+        with lock.hold():
+            got.append(lock.held())
+
+    with lock.hold(shared=True):
+        writer = threading.Thread(target=write)
+        writer.start()
+        waiting.wait(5)
+        time.sleep(0.1)  # the writer now waits
+        with lock.hold(shared=True):  # the same thread reads again: no deadlock behind the writer
+            pass
+        with pytest.raises(RuntimeError, match="cannot also take it exclusively"):
+            with lock.hold():
+                pass
+        assert not got
+    writer.join(5)
+    assert got == [True] and not lock.held()
+    other = SharedLock()
+    with other.hold(), other.hold(shared=True), other.hold():  # a writer may nest either way
+        pass
+    assert not other.held()
+
+
 # ---- out of memory ----------------------------------------------------------------------------
 
 def test_gpu_out_of_memory_during_use_is_reported_and_the_cache_stays_usable(session):
@@ -206,7 +298,7 @@ def test_gpu_out_of_memory_during_use_is_reported_and_the_cache_stays_usable(ses
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
     assert "still fine" in str(e.value)
     [entry] = tutor.cache.entries()
-    assert entry.users == 0 and not entry.lock._is_owned()  # released: others can use it
+    assert entry.users == 0 and not entry.lock.held()  # released: others can use it
     with tutor.model("tiny-a") as lm:  # still cached: no reload
         assert lm.model(torch.tensor([[1, 2]])).logits.shape == (1, 2, 64)
     assert plugin.loads == {"tiny-a": 1}

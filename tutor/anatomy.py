@@ -6,11 +6,14 @@ out once so /inspect, /lens, /attention and /embed (and learners) read it from o
 
 Models are shared by every learner (`with ctx.model(id) as lm` holds the model's lock), so the
 helpers here leave a model as they found it: hooks are removed and the attention implementation
-is restored in `finally`, also when the forward pass fails.
+is restored in `finally`, also when the forward pass fails. Hooks record only the forward
+passes of the thread that set them, so a tool holding the model shared (/lens) records its own
+pass, not a decoding step another learner runs at the same moment.
 """
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -209,13 +212,21 @@ def recording(model: Any, keep: tuple[str, ...] = (), cancel: Any = None,
     counter = [0]
     handles = []
 
-    def pre(name: str, module: Any, args: tuple, kwargs: dict) -> None:
+    owner = threading.get_ident()
+
+    # *rest: torch reads a hook's with_kwargs flag after taking its snapshot of the hooks, so a
+    # hook removed in between is called without kwargs in another thread's forward
+    def pre(name: str, module: Any, args: tuple, *rest: Any) -> None:
+        if threading.get_ident() != owner:
+            return
         if cancel is not None and cancel.is_set():
             raise ToolError("Stopped.")
         starts.setdefault(name, []).append(counter[0])
         counter[0] += 1
 
     def post(name: str, module: Any, args: tuple, kwargs: dict, output: Any) -> None:
+        if threading.get_ident() != owner:
+            return
         given = tensors(args) + tensors(kwargs)
         out = tensors(output)
         call = Call(name, type(module).__name__, starts[name].pop(), [tuple(t.shape) for t in given],
@@ -230,9 +241,10 @@ def recording(model: Any, keep: tuple[str, ...] = (), cancel: Any = None,
             if only is not None and name not in only:
                 continue
             handles.append(module.register_forward_pre_hook(
-                lambda m, a, k, n=name: pre(n, m, a, k), with_kwargs=True))
+                lambda m, a, *k, n=name: pre(n, m, a, *k), with_kwargs=True))
             handles.append(module.register_forward_hook(
-                lambda m, a, k, o, n=name: post(n, m, a, k, o), with_kwargs=True))
+                lambda m, a, *ko, n=name: post(n, m, a, *(ko if len(ko) == 2 else ({}, *ko))),
+                with_kwargs=True))
         yield calls
     finally:
         for handle in handles:

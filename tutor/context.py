@@ -167,8 +167,11 @@ class Tutor:
         return None
 
     @contextmanager
-    def model(self, model_id: str, device: str | None = None, dtype: str | None = None) -> Iterator[LoadedModel]:
-        """Use a model for one request: loaded once, not evicted while used, its lock held.
+    def model(self, model_id: str, device: str | None = None, dtype: str | None = None,
+              shared: bool = False) -> Iterator[LoadedModel]:
+        """Use a model for one request: loaded once, not evicted while used, its lock held:
+        exclusively, or with other readers when `shared` (pure inference on the eval-mode model,
+        changing nothing on it: the decoder's steps, /lens).
 
         `device` ("cpu", "cuda", "mps") and `dtype` ("float32", "bfloat16", "float16") override
         the settings for this call; each (model, device, dtype) is its own cache entry. A GPU
@@ -188,7 +191,8 @@ class Tutor:
         key = f"model:{spec.id}:{device}:{dtype_name(torch_dtype)}"
         using = False
         try:
-            with self.cache.use(key, load, model_bytes, estimate, device.split(":")[0], spec.id) as loaded:
+            with self.cache.use(key, load, model_bytes, estimate, device.split(":")[0], spec.id,
+                                shared=shared) as loaded:
                 using = True
                 yield loaded
         except ModelUnavailable as e:
@@ -279,8 +283,12 @@ class Context:
         """The checked path of a learner's file of any kind, e.g. `ctx.upload_path(f, (".png",), "an image")`."""
         return upload_path(path, self.settings, suffixes, what)
 
-    def model(self, model_id: str, device: str | None = None, dtype: str | None = None):
+    def model(self, model_id: str, device: str | None = None, dtype: str | None = None, shared: bool = False):
         """`with ctx.model("smollm2-135m") as lm:` lm.model, lm.tokenizer, lm.device, lm.spec.
+
+        The model is yours alone inside the block (hooks, train mode, attention switches are
+        safe); `shared=True` runs alongside other readers and every decoding stream, for a tool
+        that only runs the eval-mode model under no_grad and changes nothing on it.
 
         A model that belongs to another learner (spec.owner) is refused, however it is named:
         id, alias, or the path of its folder."""
@@ -289,4 +297,4 @@ class Context:
         if owner is not None and owner != self.session.learner_id:
             raise ToolError(f"Model {model_id!r} is not yours: another learner made it and has not shared "
                             "it. Use one of your own models or a shared one (/finetune list shows yours).")
-        return self.tutor.model(model_id, device, dtype)
+        return self.tutor.model(model_id, device, dtype, shared)

@@ -9,8 +9,11 @@ The Decoder is the generation backend seam (docs/architecture.md, "Seams"). One
 Decoder per model runs a scheduler thread that steps all active requests together: a new
 request is prefilled alone (its first token comes out of that forward pass), then its KV cache
 is left-padded and stacked into the running batch; every later step is ONE batched forward
-for all requests. The model's lock is taken per step, not per request, so other tools
-(`/next`, inspection) interleave, and a stop or a finished request leaves at the next step.
+for all requests. Each step holds the model's lock shared, as a reader (inference on the
+eval-mode model changes nothing on it): other readers (/lens, another model's decoder) run at
+the same moment, and only a request that holds the model exclusively (one that switches its
+attention or trains it) makes the streams wait, for one step. A stop or a finished request
+leaves at the next step.
 
     stream = decoder_for(tutor, "smollm2-135m").submit(prompt_ids, 64, Sampling(), stop_ids={2})
     for step in stream.steps(cancel):   # Step(id, p, p_model, top) per new token
@@ -263,7 +266,7 @@ class Decoder:
                     self._thread = None  # submit() starts a fresh thread for the next request
                     return
             try:
-                with self.tutor.model(self.model_id) as lm:  # the lock is held for this one step
+                with self.tutor.model(self.model_id, shared=True) as lm:  # held, as a reader, for one step
                     if new:  # (one at a time until the first prefill shows the cache can stack)
                         self._prefill(lm, batch, new)
                     self._drop_finished(batch)

@@ -3,9 +3,11 @@
 Single-flight: when many learners ask for the same key at once, one thread loads and the
 others wait for it (and share its result or its error). LRU: when a new entry does not fit the
 memory budget of its pool (a device: "cpu", "cuda", ...), the least recently used entries of
-that pool that no request is using are evicted. Use of one entry is serialised by its own lock
-(`use(key)` holds it): a model answers one request at a time, which keeps its state (train/eval
-mode, hooks, KV caches) safe without a global lock; different models run in parallel.
+that pool that no request is using are evicted. Each entry has a readers-writer lock: `use(key)`
+holds it exclusively, which keeps whatever a request changes (train/eval mode, the attention
+implementation, hooks) safe without a global lock; `use(key, shared=True)` holds it with other
+readers, for pure inference on the eval-mode model (no_grad, nothing changed), so decoding steps
+of many learners never wait on each other. Different models run in parallel either way.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Entry:
     size: int = 0  # bytes it holds (RAM or GPU memory)
     pool: str = ""  # which budget it counts against: a device type, "" for small things
     users: int = 0  # requests using it now; never evicted while > 0
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    lock: "SharedLock" = field(default_factory=lambda: SharedLock())
     loaded_at: float = 0.0
     load_seconds: float = 0.0
 
@@ -78,18 +80,19 @@ class Cache:
     def get(self, key: str, load: Callable[[], Any], size: Callable[[Any], int] = lambda v: 0,
             estimate: int = 0, pool: str = "", name: str = "") -> Any:
         """The value for key, loading it once. `estimate` (bytes) lets us evict before loading."""
-        with self.use(key, load, size, estimate, pool, name) as value:
+        with self.use(key, load, size, estimate, pool, name, shared=True) as value:
             return value
 
     @contextmanager
     def use(self, key: str, load: Callable[[], Any], size: Callable[[Any], int] = lambda v: 0,
-            estimate: int = 0, pool: str = "", name: str = "") -> Iterator[Any]:
-        """Hold the entry for the duration of a request: it is not evicted and its lock is held.
+            estimate: int = 0, pool: str = "", name: str = "", shared: bool = False) -> Iterator[Any]:
+        """Hold the entry for the duration of a request: it is not evicted and its lock is held,
+        exclusively, or with other readers when `shared`.
 
         `name` is what error messages call the entry (default: the key)."""
         entry = self._acquire(key, load, size, estimate, pool, name or key)
         try:
-            with entry.lock:
+            with entry.lock.hold(shared):
                 yield entry.value
         finally:
             with self._lock:
@@ -188,6 +191,75 @@ class Cache:
 
     def __contains__(self, key: str) -> bool:
         return key in self._entries
+
+
+class SharedLock:
+    """A readers-writer lock: many readers at once, or one writer.
+
+    A waiting writer goes first (readers that arrive after it wait), so a request that changes
+    the model is not starved by a steady stream of decoding steps. A thread may nest holds: a
+    writer may hold it again either way, a reader may read again (even while a writer waits,
+    which would otherwise deadlock); a reader asking to write is refused, since two readers
+    doing so would wait on each other forever.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._readers: dict[int, int] = {}  # thread id -> how many holds it has nested
+        self._writer: int | None = None
+        self._writes = 0  # the writer's nested holds
+        self._waiting_writers = 0
+
+    @contextmanager
+    def hold(self, shared: bool = False) -> Iterator[None]:
+        (self._acquire_read if shared else self._acquire_write)()
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _acquire_read(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:  # a writer reading is still the writer
+                self._writes += 1
+                return
+            if me not in self._readers:
+                self._cond.wait_for(lambda: self._writer is None and not self._waiting_writers)
+            self._readers[me] = self._readers.get(me, 0) + 1
+
+    def _acquire_write(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._writes += 1
+                return
+            if me in self._readers:
+                raise RuntimeError("a thread that holds a shared lock cannot also take it exclusively")
+            self._waiting_writers += 1
+            try:
+                self._cond.wait_for(lambda: self._writer is None and not self._readers)
+            finally:
+                self._waiting_writers -= 1
+            self._writer, self._writes = me, 1
+
+    def _release(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._writes -= 1
+                if not self._writes:
+                    self._writer = None
+            elif self._readers.get(me, 0) > 1:
+                self._readers[me] -= 1
+            else:
+                del self._readers[me]
+            self._cond.notify_all()
+
+    def held(self) -> bool:
+        """Whether anyone holds it now (tests read this)."""
+        with self._cond:
+            return self._writer is not None or bool(self._readers)
 
 
 def _too_big(key: str, size: int, budget: int, pool: str) -> str:
