@@ -8,7 +8,8 @@ Prints, on CPU (float32) and, when CUDA is available, on the GPU (bfloat16):
      (target >= 0.95);
   2. time to the first streamed token vs one forward pass of the prompt;
   3. aggregate tokens/s with 4 learners generating at once vs 1 (target >= 2x: the decoder
-     batches them);
+     batches them), and whether one stream and another learner's /lens run at once (the
+     decoder and /lens hold the model as readers);
   GPU only: the ratio to the memory-bandwidth limit (bytes of weights read per token / bandwidth).
 Each figure is the best of a few alternating repeats, since other processes share the machine.
 """
@@ -106,6 +107,30 @@ def concurrent(tutor: Tutor, n: int) -> tuple[float, int]:
     return time.perf_counter() - start, sum(r[2] for r in results)
 
 
+def stream_during_lens(tutor: Tutor, new: int = 64) -> tuple[int, int, float]:
+    """One learner streams /generate while another runs /lens on the same model: (tokens the
+    stream made while /lens ran, tokens it made after /lens ended, /lens seconds). Both are
+    above 0 only when the two run at once: with a lock held exclusively per decoding step,
+    either the stream pauses for the whole /lens or /lens waits (starved) until the stream ends."""
+    stamps, third = [], threading.Event()
+
+    def stream() -> None:
+        for _ in chat.respond(f"/generate --greedy --max-tokens {new} {PROMPTS[1]}", tutor.session("stream")):
+            stamps.append(time.perf_counter())
+            if len(stamps) == 3:
+                third.set()
+
+    worker = threading.Thread(target=stream)
+    worker.start()
+    third.wait(120)
+    start = time.perf_counter()
+    reply = chat.final(f"/lens {MODEL} {PROMPTS[0]}", tutor.session("lens"))
+    end = time.perf_counter()
+    worker.join()
+    assert not reply.error, reply.text
+    return sum(start < t < end for t in stamps), sum(t > end for t in stamps[:-1]), end - start
+
+
 def section(device: str, rep: Report, serve: bool = False) -> None:
     tutor = Tutor(Settings(device=device, offline="yes"))
     with tutor.model(MODEL) as lm:
@@ -135,6 +160,10 @@ def section(device: str, rep: Report, serve: bool = False) -> None:
     four = max(n / s for s, n in (concurrent(tutor, 4) for _ in range(REPEATS)))
     rep.figure("P4", f"4 learners vs 1, aggregate tokens/s ({device})", four / one, ">= 2",
                detail=f"{one:.1f} vs {four:.1f} tokens/s; largest batch stepped together {decoder.largest_batch}")
+    during, after, lens_s = stream_during_lens(tutor)
+    rep.figure("P4", f"a stream and another learner's /lens run at once: tokens during /lens and after it, "
+               f"the fewer ({device})", min(during, after), ">= 1", unit="",
+               detail=f"{during} tokens while /lens ran ({lens_s * 1e3:.0f} ms), {after} after it")
     if serve:
         local, served = versus_server(tutor, 8)
         rep.figure("P4", f"local decoder vs transformers serve --continuous-batching, 8 streams ({device})",
