@@ -29,6 +29,8 @@ import bm25s
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from ..tools import valid_unicode
+
 if TYPE_CHECKING:
     from ..tools import Reply
     from .curriculum import Curriculum
@@ -290,6 +292,8 @@ class LessonSearch:
 
     def rank_many(self, questions: Sequence[str], k: int = 5) -> list[list[Hit]]:
         """The k best steps for each question, best first."""
+        for q in questions:  # the MiniLM tokenizer raises a bare TypeError on one; say what is wrong instead
+            valid_unicode(q, "Your question")
         if not self.docs or not questions:
             return [[] for _ in questions]
         queries = [expand(q, self.vocabulary) for q in questions]
