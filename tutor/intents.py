@@ -29,12 +29,20 @@ QUESTION = re.compile(r"^(?:(?:in|on|at|for|from|to|with|by)\s+(?:what|which)|wh
 A_KIND = re.compile(r"^(?:a|an|one|every|each|any|some|my|your)\s", re.I)
 QUOTED = re.compile(r"""(?:^|(?<=[\s(:,]))(?:"([^"]+)"|'([^']+)'|“([^”]+)”|‘([^’]+)’)(?=$|[\s?.!,;:)])""")
 WORD = re.compile(r"[A-Za-z0-9][\w./-]*[A-Za-z0-9]|[A-Za-z0-9]")
-NUMBER = r"(-?\d+(?:\.\d+)?)"
+NUMBER = r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)"  # 3, 0.7, 1e-4
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+PAD = "\x01"  # fills the place of a number word's letters after its digits, so positions are kept
 BEFORE_NAME = re.compile(r"(?:\b(?:with|in|using|on|for|by|from|of|through|via|to)\s+(?:the\s+)?)$", re.I)
 AFTER_NAME = re.compile(r"^\s*(?:model|tokenizer|encoding|vocab(?:ulary)?)\b", re.I)
 FILLER = re.compile(r"^(?:[\s,:;.!?-]|\b(?:for|after|of|on|in|with|about|from|to|as|is|are|be|would|does|do|into|using|by|me|my|"
-                    r"please|(?:(?:the|a|an)\s+)?(?:text|word|sentence|prompt|ids?|tokens?|string))\b)+", re.I)
+                    r"please|this|that|these|the following|(?:(?:the|a|an)\s+)?(?:text|word|sentence|prompt|ids?|tokens?|string))\b)+",
+                    re.I)
 TRAILER = re.compile(r"(?:[\s,:;.!?]|\bplease\b|\bfor me\b)+$", re.I)
+JOINER = re.compile(r"\s+(?:with|using|and|via)\s*$", re.I)
+KIND_WORDS = re.compile(r"\s*\b(?:across|in|with|for|on|using|through)\s+(?:(?:all|every|each|the|several)\s+)*"
+                        r"(?:tokenizers?|models?)\s*$", re.I)  # "compare unhappiness across tokenizers"
 VERB_AT_END = re.compile(r"\s+(?:have|has|take|takes|use|uses|need|needs|make|makes|be|get|gets|give|gives)$", re.I)
 # Words a phrase may skip or a message may put in between ("ids back into text" says "ids to text").
 GLUE = {"to", "into", "of", "the", "a", "an", "in", "on", "for", "my", "me", "all", "back", "up", "its", "their"}
@@ -42,7 +50,7 @@ GLUE = {"to", "into", "of", "the", "a", "an", "in", "on", "for", "my", "me", "al
 # message are read through this, so "break it into tokens" meets a tool that says "split into tokens".
 SAME = {"break": "split", "cut": "split", "chop": "split", "divid": "split", "display": "show", "print": "show",
         "closest": "nearest", "neighbor": "neighbour", "similar": "nearest", "turn": "convert", "tokenis": "tokeniz",
-        "in": "of", "for": "of"}
+        "in": "of", "for": "of", "encod": "tokeniz", "finish": "continu", "sampl": "generat"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,9 @@ class Ask:
 def stem(word: str) -> str:
     """'tokenizes' -> 'tokeniz', 'merged' -> 'merg': close enough to match declared phrases."""
     word = word.lower()
+    for suffix, keep in (("ization", "iz"), ("isation", "iz"), ("ation", "at")):  # generation ~ generate
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)] + keep
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
@@ -158,6 +169,8 @@ class Message:
             quotes.append(next(g for g in m.groups() if g is not None))
             masked[m.start():m.end()] = " " * (m.end() - m.start())
         flat = re.sub(r"'s\b", "  ", "".join(masked))
+        flat = re.sub(r"\b(?:" + "|".join(NUMBER_WORDS) + r")\b",  # "layer two" -> "layer 2"
+                      lambda m: NUMBER_WORDS[m.group()].ljust(len(m.group()), PAD), flat)
         return cls(text, flat, quotes, [(m.group(), m.start(), m.end()) for m in WORD.finditer(flat)])
 
     def parts(self) -> list[tuple[str, int, int]]:
@@ -237,15 +250,38 @@ class Fill:
             self.evidence += 1
 
 
-def _numbers(p: Param, msg: Message, fill: Fill) -> None:
-    words = p.name.split("_")
-    name = r"[\s_-]*".join(re.escape(w) for w in words) + r"\w*"
-    for pattern in (rf"\b{name}\s*(?:=|:|of|to|is|at|equals?)?\s*{NUMBER}\b",
-                    rf"(?<![\w.]){NUMBER}\s*-?\s*{re.escape(stem(words[-1]))}\w*\b"):
-        m = re.search(pattern, msg.masked)
-        if m:
-            fill.take(p.name, m.group(1), m.start(), m.end())
-            return
+def param_names(p: Param) -> list[list[str]]:
+    """The words a parameter is called by: its name ('max_tokens' -> max, tokens) and, for an
+    abbreviation, the first words of its help ('lr' -> learning, rate)."""
+    out = [p.name.split("_")]
+    if len(p.name) <= 3 and p.help:
+        words = re.findall(r"[a-z]+", re.split(r"[(,;:]", p.help.lower())[0])[:3]
+        out += [words] if words else []
+    return out
+
+
+def numbers_in(p: Param, msg: Message) -> list[tuple[str, str, int, int]]:
+    """Every place the message gives `p` a number: (name, value, start, end). "layer 3", "3 layers",
+    "patch size 32"; `fill` settles overlaps, the longest mention first."""
+    out = []
+    for words in param_names(p):
+        name = r"[\s_-]*".join(re.escape(w) for w in words) + r"\w*(?:\s+(?:size|count|number|width|length))?"
+        for pattern in (rf"\b{name}\s*(?:=|:|of|to|is|at|equals?)?\s*{NUMBER}(?!\w)",
+                        rf"(?<![\w.]){NUMBER}{PAD}*\s*-?\s*{re.escape(stem(words[-1]))}\w*\b"):
+            for m in re.finditer(pattern, msg.masked):
+                end = m.end()
+                while end < len(msg.masked) and msg.masked[end] == PAD:  # the rest of "two"
+                    end += 1
+                out.append((p.name, m.group(1), m.start(), end))
+    return out
+
+
+def take_numbers(found: list[tuple[str, str, int, int]], fill: Fill) -> None:
+    used: list[tuple[int, int]] = []
+    for name, value, start, end in sorted(found, key=lambda f: f[2] - f[3]):  # longest first
+        if name not in fill.args and not any(start < b and a < end for a, b in used):
+            fill.take(name, value, start, end)
+            used.append((start, end))
 
 
 def _word_choice(p: Param, msg: Message, fill: Fill) -> None:
@@ -256,10 +292,20 @@ def _word_choice(p: Param, msg: Message, fill: Fill) -> None:
                 fill.take(p.name, True, start, end)
                 return
         return
-    for word, start, end in msg.words:
-        if word in p.choices:  # the first choice named wins
-            fill.take(p.name, word, start, end)
+    for choice in p.choices:  # "python docs" names python-docs; "corpus lessons" uses up both words
+        flexible = r"[\s_-]*".join(re.escape(w) for w in re.split(r"[\s_-]+", choice))
+        name = r"[\s_-]*".join(map(re.escape, p.name.split("_")))
+        m = re.search(rf"(?:\b{name}\s*[:=]?\s*)?\b{flexible}\b(?:\s*{name}\b)?", msg.masked)
+        if m:
+            fill.take(p.name, choice, m.start(), m.end())
             return
+
+
+def _word_option(p: Param, msg: Message, fill: Fill) -> None:
+    """A free word for a string option named right before it: "masking sat" -> --mask sat."""
+    m = re.search(rf"\b{re.escape(p.name)}(?:ing)?\s*[:=]?\s+([^\s,;]+)", msg.masked)
+    if m and m.group(1) not in GLUE:
+        fill.take(p.name, msg.text[m.start(1):m.end(1)], m.start(), m.end())
 
 
 def _fill_names(tool: Tool, msg: Message, names: Names, fill: Fill) -> None:
@@ -301,7 +347,9 @@ def _leftover(msg: Message, fill: Fill, start: int) -> str:
     keep = list(msg.text)
     for a, b in fill.spans:
         keep[a:b] = "\x00" * (b - a)
-    runs = [FILLER.sub("", TRAILER.sub("", run)) for run in "".join(keep)[start:].split("\x00")]
+    pieces = "".join(keep)[start:].split("\x00")
+    pieces = [JOINER.sub("", p) if i < len(pieces) - 1 else p for i, p in enumerate(pieces)]  # "... mat with" 20 merges
+    runs = [FILLER.sub("", TRAILER.sub("", KIND_WORDS.sub("", run))) for run in pieces]
     if QUESTION.match(msg.text.strip()):
         runs = [VERB_AT_END.sub("", " " + r.rstrip()) for r in runs]
     runs = [r.strip() for r in runs if r.strip() and not set(r.lower().split()) <= GLUE]
@@ -312,12 +360,16 @@ def fill(tool: Tool, msg: Message, names: Names, phrases: list[tuple[int, int, i
     """Arguments for `tool` from the message and the places its phrases were found."""
     out = Fill(spans=[(s, e) for _, s, e in phrases])
     start = min(s for _, s, _ in phrases)
+    numbers = []
     for p in tool.params:
         digits = isinstance(p.choices, tuple) and all(c.isdigit() for c in p.choices)
         if p.type in (int, float) or digits:
-            _numbers(p, msg, out)
+            numbers += numbers_in(p, msg)
         elif p.type is bool or (isinstance(p.choices, tuple) and p.type is str):
             _word_choice(p, msg, out)
+        elif p.option and p.type is str and not p.choices and not param_kind(p) and p.name != "file":
+            _word_option(p, msg, out)
+    take_numbers(numbers, out)
     _fill_names(tool, msg, names, out)
     for p in tool.params:
         if p.rest and p.name not in out.args:
@@ -326,7 +378,7 @@ def fill(tool: Tool, msg: Message, names: Names, phrases: list[tuple[int, int, i
                 out.args[p.name] = text
                 out.evidence += bool(msg.quotes)  # a quoted text is what a text tool works on
         elif p.type is list and not param_kind(p) and p.name not in out.args:
-            words = [w for w in _leftover(msg, out, start).replace(",", " ").split() if w.lower() not in GLUE]
+            words = [w for w in re.sub(r"[,\[\]()]", " ", _leftover(msg, out, start)).split() if w.lower() not in GLUE]
             if words:
                 out.args[p.name] = words
     return out
