@@ -6,11 +6,14 @@
     latency    p50 / p95 of a free-question turn without an LLM against a plain /count turn,
                the two run alternately so that load on a shared machine hits both alike
 
-    python bench/bench_conversation.py
+    python -m bench.bench_conversation            # both halves, the figures only
+    python -m bench.bench_conversation --misses   # and what the tuning half gets wrong (never the held-out)
+    python -m bench.bench_conversation --no-latency
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -28,7 +31,8 @@ from tutor.settings import Settings  # noqa: E402
 DATA = ROOT / "tests" / "data"
 
 
-def questions(tutor: Tutor, items: list[dict], off_topic: list[str]) -> str:
+def questions(tutor: Tutor, items: list[dict], off_topic: list[str], misses: list | None = None) -> str:
+    """The figures; `misses` (tuning half only) collects what went wrong, to read while tuning."""
     search = tutor.lesson_search
     ranked = search.rank_many([x["q"] for x in items], k=40)
     top1 = top3 = answered = 0
@@ -37,13 +41,20 @@ def questions(tutor: Tutor, items: list[dict], off_topic: list[str]) -> str:
         top1 += got[:1] == [item["lesson"]]
         top3 += item["lesson"] in got
         answered += search.covered(hits, item["q"])
-    declined = sum(not search.covered(h, q) for q, h in zip(off_topic, search.rank_many(off_topic, k=8)))
+        if misses is not None and (got[:1] != [item["lesson"]] or not search.covered(hits, item["q"])):
+            misses.append(f"  question {item['q']!r}: want {item['lesson']}, got {got} "
+                          f"(score {hits[0].score:.3f}, covered {search.covered(hits, item['q'])})")
+    declined = 0
+    for q, h in zip(off_topic, search.rank_many(off_topic, k=8)):
+        declined += not search.covered(h, q)
+        if misses is not None and search.covered(h, q):
+            misses.append(f"  off-topic answered {q!r}: {h[0].doc.lesson} score {h[0].score:.3f}")
     n = len(items)
     return (f"top-1 {top1 / n:6.1%}  top-3 {top3 / n:6.1%}  answered {answered}/{n}  "
             f"off-topic declined {declined}/{len(off_topic)}")
 
 
-def requests(tutor: Tutor, items: list[dict]) -> str:
+def requests(tutor: Tutor, items: list[dict], misses: list | None = None) -> str:
     names = intents.Names.build(tutor.registry, tutor.available_models())
     reg, tools = tutor.registry, tutor.registry.tools
 
@@ -56,9 +67,15 @@ def requests(tutor: Tutor, items: list[dict]) -> str:
     vague = [r for r in items if r.get("clarify")]
     for r in plain:
         got = intents.interpret(r["say"], tools, names)
-        right += isinstance(got, intents.Run) and full(got.line) == full(r["command"])
+        ok = isinstance(got, intents.Run) and full(got.line) == full(r["command"])
+        right += ok
+        if misses is not None and not ok:
+            misses.append(f"  request {r['say']!r}: want {r['command']}, got {got}")
     for r in vague:
-        asked += isinstance(intents.interpret(r["say"], tools, names), intents.Ask)
+        got = intents.interpret(r["say"], tools, names)
+        asked += isinstance(got, intents.Ask)
+        if misses is not None and not isinstance(got, intents.Ask):
+            misses.append(f"  request {r['say']!r}: want a question, got {got}")
     return f"right command {right}/{len(plain)} ({right / len(plain):.1%})  clarifying question asked {asked}/{len(vague)}"
 
 
@@ -83,6 +100,11 @@ def latency(tutor: Tutor, questions: list[str], repeat: int = 3) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--misses", action="store_true", help="list what the tuning half gets wrong")
+    parser.add_argument("--no-latency", action="store_true", help="skip the latency run")
+    args = parser.parse_args()
+    misses: list[str] | None = [] if args.misses else None
     tutor = Tutor(Settings(offline="yes"))
     qs = yaml.safe_load((DATA / "conversation_questions.yaml").read_text(encoding="utf-8"))
     rs = yaml.safe_load((DATA / "conversation_requests.yaml").read_text(encoding="utf-8"))
@@ -92,10 +114,15 @@ def main() -> None:
           f"({'MiniLM + BM25' if search.vectors is not None else 'BM25 only'}), {time.perf_counter() - t:.1f} s "
           "(embeddings from the disk cache after the first run)")
     for half in ("tuning", "held_out"):
-        print(f"questions {half:8} ({len(qs[half])}): {questions(tutor, qs[half], qs['off_topic'][half])}")
+        mine = misses if half == "tuning" else None  # the held-out half is counted, never read
+        print(f"questions {half:8} ({len(qs[half])}): {questions(tutor, qs[half], qs['off_topic'][half], mine)}")
     for half in ("tuning", "held_out"):
-        print(f"requests  {half:8} ({len(rs[half])}): {requests(tutor, rs[half])}")
-    print("latency:", latency(tutor, [x["q"] for x in qs["held_out"][::9]]))
+        mine = misses if half == "tuning" else None
+        print(f"requests  {half:8} ({len(rs[half])}): {requests(tutor, rs[half], mine)}")
+    if misses:
+        print("tuning half, wrong:", *misses, sep="\n")
+    if not args.no_latency:
+        print("latency:", latency(tutor, [x["q"] for x in qs["held_out"][::9]]))
 
 
 if __name__ == "__main__":

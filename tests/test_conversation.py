@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from tutor import Reply, chat, commands, explainer, intents
+from tutor.tools import ToolError
 from tutor.context import Tutor
 from tutor.plugins import build_registry
 from tutor.settings import Settings
@@ -172,3 +173,14 @@ def test_the_conversation_over_a_real_server(tutor):
         stranger = Client(url + "/", verbose=False)  # another learner (no cookie, no token) has no memory
         other = stranger.predict("now with gpt2", "", api_name="/ask")
         assert "command" not in other["data"]
+
+
+def test_a_free_question_with_a_lone_surrogate_is_answered_clearly_where_it_is_retrieved(tutor, ask):
+    """The MiniLM tokenizer raises a bare TypeError on a lone surrogate; the search says what is
+    wrong instead. The chat door lets it through, so /tokenize still shows one as it is."""
+    reply = ask("what is \ud800 attention?")
+    assert reply.error and "lone surrogate code point U+D800" in reply.text and "Your question" in reply.text
+    with pytest.raises(ToolError, match=r"U\+DC00 at character 1 "):
+        tutor.lesson_search.rank("\udc00 why divide by sqrt(d_k)?")
+    shown = ask("/tokenize gpt2 a\ud800b")
+    assert not shown.error and "surrogate" in shown.text, shown.text

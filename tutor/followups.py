@@ -105,9 +105,7 @@ def _new_numbers(text: str, call: commands.ToolCall) -> dict:
     """"what about layer 3?", "head 5 only" -> the remembered call with those numbers."""
     msg = intents.Message.read(_rest(text))
     got = intents.Fill()
-    for p in call.tool.params:
-        if p.type in (int, float):
-            intents._numbers(p, msg, got)
+    intents.take_numbers([n for p in call.tool.params if p.type in (int, float) for n in intents.numbers_in(p, msg)], got)
     left = msg.masked
     for a, b in sorted(got.spans, reverse=True):
         left = left[:a] + left[b:]

@@ -22,16 +22,35 @@ from .hub_ids import is_hub_id
 from .tools import Param, Tool
 
 KINDS = ("models", "tokenizers")
-QUESTION = re.compile(r"^(?:what|why|how|when|where|which|who|whose|is|are|does|did|can|could|should|"
-                      r"would|will|explain|tell)\b", re.I)
+QUESTION = re.compile(r"^(?:(?:in|on|at|for|from|to|with|by)\s+(?:what|which)|what|why|how|when|where|which|who|"
+                      r"whose|is|are|does|did|can|could|should|would|will|explain|tell)\b", re.I)
+# In a question, unquoted words that open with an article name a kind of thing, not a text to run
+# on: "how many tokens is a whole instruction?" asks the lessons, "how many tokens is hello?" a tool.
+A_KIND = re.compile(r"^(?:a|an|one|every|each|any|some|my|your)\s", re.I)
 QUOTED = re.compile(r"""(?:^|(?<=[\s(:,]))(?:"([^"]+)"|'([^']+)'|“([^”]+)”|‘([^’]+)’)(?=$|[\s?.!,;:)])""")
 WORD = re.compile(r"[A-Za-z0-9][\w./-]*[A-Za-z0-9]|[A-Za-z0-9]")
-NUMBER = r"(-?\d+(?:\.\d+)?)"
+NUMBER = r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)"  # 3, 0.7, 1e-4
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+PAD = "\x01"  # fills the place of a number word's letters after its digits, so positions are kept
 BEFORE_NAME = re.compile(r"(?:\b(?:with|in|using|on|for|by|from|of|through|via|to)\s+(?:the\s+)?)$", re.I)
 AFTER_NAME = re.compile(r"^\s*(?:model|tokenizer|encoding|vocab(?:ulary)?)\b", re.I)
-FILLER = re.compile(r"^(?:[\s,:;.!?-]|\b(?:for|after|of|on|in|with|about|from|to|as|is|into|using|by|me|my|"
-                    r"please|(?:(?:the|a|an)\s+)?(?:text|word|sentence|prompt|ids?|tokens?|string))\b)+", re.I)
+FILLER = re.compile(r"^(?:[\s,:;.!?-]|\b(?:for|after|of|on|in|with|about|from|to|as|is|are|be|would|does|do|into|using|by|me|my|"
+                    r"please|this|that|these|the following|(?:(?:the|a|an)\s+)?(?:text|word|sentence|prompt|ids?|tokens?|string))\b)+",
+                    re.I)
 TRAILER = re.compile(r"(?:[\s,:;.!?]|\bplease\b|\bfor me\b)+$", re.I)
+JOINER = re.compile(r"\s+(?:with|using|and|via)\s*$", re.I)
+KIND_WORDS = re.compile(r"\s*\b(?:across|in|with|for|on|using|through)\s+(?:(?:all|every|each|the|several)\s+)*"
+                        r"(?:tokenizers?|models?)\s*$", re.I)  # "compare unhappiness across tokenizers"
+VERB_AT_END = re.compile(r"\s+(?:have|has|take|takes|use|uses|need|needs|make|makes|be|get|gets|give|gives)$", re.I)
+# Words a phrase may skip or a message may put in between ("ids back into text" says "ids to text").
+GLUE = {"to", "into", "of", "the", "a", "an", "in", "on", "for", "my", "me", "all", "back", "up", "its", "their"}
+# Everyday verbs and adjectives that mean the same to a request: both a tool's phrases and the
+# message are read through this, so "break it into tokens" meets a tool that says "split into tokens".
+SAME = {"break": "split", "cut": "split", "chop": "split", "divid": "split", "display": "show", "print": "show",
+        "closest": "nearest", "neighbor": "neighbour", "similar": "nearest", "turn": "convert", "tokenis": "tokeniz",
+        "in": "of", "for": "of", "encod": "tokeniz", "finish": "continu", "sampl": "generat"}
 
 
 @dataclass(frozen=True)
@@ -48,11 +67,19 @@ class Ask:
 def stem(word: str) -> str:
     """'tokenizes' -> 'tokeniz', 'merged' -> 'merg': close enough to match declared phrases."""
     word = word.lower()
+    for suffix, keep in (("ization", "iz"), ("isation", "iz"), ("ation", "at")):  # generation ~ generate
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)] + keep
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
             break
     return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def canon(word: str) -> str:
+    """A word as phrases are compared: its stem, everyday synonyms folded ('breaks' -> 'split')."""
+    return SAME.get(stem(word), stem(word))
 
 
 def norm(surface: str) -> str:
@@ -101,6 +128,8 @@ class Names:
         key = norm(surface)
         if key in self.table:
             return self.table[key]
+        if is_hub_id(surface, namespaced=True) and norm(surface.split("/")[1]) in self.table:  # openai-community/gpt2
+            return [e for e in self.table[norm(surface.split("/")[1])] if e[1] == "tokenizers"]
         if len(key) < 4 or key.isdigit():
             return []
         return [(3, k, n) for s, entries in self.table.items() if s.startswith(key)
@@ -140,6 +169,8 @@ class Message:
             quotes.append(next(g for g in m.groups() if g is not None))
             masked[m.start():m.end()] = " " * (m.end() - m.start())
         flat = re.sub(r"'s\b", "  ", "".join(masked))
+        flat = re.sub(r"\b(?:" + "|".join(NUMBER_WORDS) + r")\b",  # "layer two" -> "layer 2"
+                      lambda m: NUMBER_WORDS[m.group()].ljust(len(m.group()), PAD), flat)
         return cls(text, flat, quotes, [(m.group(), m.start(), m.end()) for m in WORD.finditer(flat)])
 
     def parts(self) -> list[tuple[str, int, int]]:
@@ -151,17 +182,39 @@ class Message:
         return out
 
 
-def phrase_spans(tool: Tool, msg: Message) -> list[tuple[int, int, int]]:
-    """(length in words, start, end) of every phrase of the tool found in the message."""
+def phrase_spans(tool: Tool, msg: Message) -> list[tuple[float, int, int]]:
+    """(length in words, start, end) of every phrase of the tool found in the message. A phrase
+    found word for word counts its length; one whose content words are all there, in any order,
+    within a few words of each other ("tokens similar to", "ids back into text") counts half a
+    word less, so an exact phrase of the same length wins; a question never matches that loosely
+    ("print(model) shows ..., which runs first?" is no request for /models)."""
     parts = msg.parts()
-    stems = [stem(p) for p, _, _ in parts]
-    found = [(1, s, e) for w, s, e in msg.words if w == tool.name]
+    stems = [canon(p) for p, _, _ in parts]
+    found: list[tuple[float, int, int]] = [(1, s, e) for w, s, e in msg.words if w == tool.name]
     for phrase in tool.phrases:
-        want = [stem(w) for w in re.findall(r"[a-z0-9]+", phrase)]
+        want = [canon(w) for w in re.findall(r"[a-z0-9]+", phrase)]
         for i in range(len(stems) - len(want) + 1):
             if want and stems[i:i + len(want)] == want:
                 found.append((len(want), parts[i][1], parts[i + len(want) - 1][2]))
+        content = [w for w in want if w not in GLUE]
+        if len(content) >= 2 and "?" not in msg.text and not any(f[0] >= len(want) for f in found):
+            found += _scattered(content, stems, parts, msg.text)
     return found
+
+
+def _scattered(content: list[str], stems: list[str], parts: list, text: str) -> list[tuple[float, int, int]]:
+    """The phrase's content words in any order within a window a little longer than the phrase,
+    never across a sentence's end."""
+    width = len(content) + 3
+    places = [j for j, w in enumerate(stems) if not w.isdigit()]  # "ids 464 3797 back into text"
+    for k, i in enumerate(places):
+        window = places[k:k + width]
+        if stems[i] in content and set(content) <= {stems[j] for j in window}:
+            last = max(j for j in window if stems[j] in content)
+            if not re.search(r"[.?!;]\s", text[parts[i][1]:parts[last][2]]):  # each word its own span:
+                used = [j for j in window if stems[j] in content and j <= last]  # what lies between is text
+                return [(len(content) - 0.5 if j == i else 0, parts[j][1], parts[j][2]) for j in used]
+    return []
 
 
 def mentions(msg: Message, names: Names) -> list[tuple[str, int, int]]:
@@ -197,15 +250,38 @@ class Fill:
             self.evidence += 1
 
 
-def _numbers(p: Param, msg: Message, fill: Fill) -> None:
-    words = p.name.split("_")
-    name = r"[\s_-]*".join(re.escape(w) for w in words) + r"\w*"
-    for pattern in (rf"\b{name}\s*(?:=|:|of|to|is|at|equals?)?\s*{NUMBER}\b",
-                    rf"(?<![\w.]){NUMBER}\s*-?\s*{re.escape(words[-1])}\w*\b"):
-        m = re.search(pattern, msg.masked)
-        if m:
-            fill.take(p.name, m.group(1), m.start(), m.end())
-            return
+def param_names(p: Param) -> list[list[str]]:
+    """The words a parameter is called by: its name ('max_tokens' -> max, tokens) and, for an
+    abbreviation, the first words of its help ('lr' -> learning, rate)."""
+    out = [p.name.split("_")]
+    if len(p.name) <= 3 and p.help:
+        words = re.findall(r"[a-z]+", re.split(r"[(,;:]", p.help.lower())[0])[:3]
+        out += [words] if words else []
+    return out
+
+
+def numbers_in(p: Param, msg: Message) -> list[tuple[str, str, int, int]]:
+    """Every place the message gives `p` a number: (name, value, start, end). "layer 3", "3 layers",
+    "patch size 32"; `fill` settles overlaps, the longest mention first."""
+    out = []
+    for words in param_names(p):
+        name = r"[\s_-]*".join(re.escape(w) for w in words) + r"\w*(?:\s+(?:size|count|number|width|length))?"
+        for pattern in (rf"\b{name}\s*(?:=|:|of|to|is|at|equals?)?\s*{NUMBER}(?!\w)",
+                        rf"(?<![\w.]){NUMBER}{PAD}*\s*-?\s*{re.escape(stem(words[-1]))}\w*\b"):
+            for m in re.finditer(pattern, msg.masked):
+                end = m.end()
+                while end < len(msg.masked) and msg.masked[end] == PAD:  # the rest of "two"
+                    end += 1
+                out.append((p.name, m.group(1), m.start(), end))
+    return out
+
+
+def take_numbers(found: list[tuple[str, str, int, int]], fill: Fill) -> None:
+    used: list[tuple[int, int]] = []
+    for name, value, start, end in sorted(found, key=lambda f: f[2] - f[3]):  # longest first
+        if name not in fill.args and not any(start < b and a < end for a, b in used):
+            fill.take(name, value, start, end)
+            used.append((start, end))
 
 
 def _word_choice(p: Param, msg: Message, fill: Fill) -> None:
@@ -216,10 +292,20 @@ def _word_choice(p: Param, msg: Message, fill: Fill) -> None:
                 fill.take(p.name, True, start, end)
                 return
         return
-    for word, start, end in msg.words:
-        if word in p.choices:  # the first choice named wins
-            fill.take(p.name, word, start, end)
+    for choice in p.choices:  # "python docs" names python-docs; "corpus lessons" uses up both words
+        flexible = r"[\s_-]*".join(re.escape(w) for w in re.split(r"[\s_-]+", choice))
+        name = r"[\s_-]*".join(map(re.escape, p.name.split("_")))
+        m = re.search(rf"(?:\b{name}\s*[:=]?\s*)?\b{flexible}\b(?:\s*{name}\b)?", msg.masked)
+        if m:
+            fill.take(p.name, choice, m.start(), m.end())
             return
+
+
+def _word_option(p: Param, msg: Message, fill: Fill) -> None:
+    """A free word for a string option named right before it: "masking sat" -> --mask sat."""
+    m = re.search(rf"\b{re.escape(p.name)}(?:ing)?\s*[:=]?\s+([^\s,;]+)", msg.masked)
+    if m and m.group(1) not in GLUE:
+        fill.take(p.name, msg.text[m.start(1):m.end(1)], m.start(), m.end())
 
 
 def _fill_names(tool: Tool, msg: Message, names: Names, fill: Fill) -> None:
@@ -232,6 +318,9 @@ def _fill_names(tool: Tool, msg: Message, names: Names, fill: Fill) -> None:
         many = next((p for p in params if p.type is list), None)
         picked: list[str] = []
         for surface, start, end in found:
+            before = BEFORE_NAME.search(msg.masked[:start])  # the name, "with" before it, "model" after
+            after = AFTER_NAME.match(msg.masked[end:])       # it: never part of the text, even when we ask
+            fill.spans.append((before.start() if before else start, end + (after.end() if after else 0)))
             resolved = names.resolve(surface, kind)
             if not resolved:
                 fill.ask = (f"`{surface}` is not a {kind[:-1]} here. Which {kind[:-1]}?",
@@ -242,9 +331,6 @@ def _fill_names(tool: Tool, msg: Message, names: Names, fill: Fill) -> None:
                 return
             if resolved[0] not in picked:
                 picked.append(resolved[0])
-            before = BEFORE_NAME.search(msg.masked[:start])
-            after = AFTER_NAME.match(msg.masked[end:])
-            fill.spans.append((before.start() if before else start, end + (after.end() if after else 0)))
         if len(picked) > 1 and many is not None:
             fill.args[many.name], fill.evidence = picked, fill.evidence + len(picked)
         elif len(picked) > 1:
@@ -256,12 +342,17 @@ def _fill_names(tool: Tool, msg: Message, names: Names, fill: Fill) -> None:
 
 
 def _leftover(msg: Message, fill: Fill, start: int) -> str:
-    """The words after the tool's phrase that no argument used: the text to work on."""
+    """The words after the tool's phrase that no argument used: the text to work on. A question's
+    closing verb is no text ("how many tokens does hello take?")."""
     keep = list(msg.text)
     for a, b in fill.spans:
         keep[a:b] = "\x00" * (b - a)
-    runs = [FILLER.sub("", TRAILER.sub("", run)) for run in "".join(keep)[start:].split("\x00")]
-    runs = [r.strip() for r in runs if r.strip()]
+    pieces = "".join(keep)[start:].split("\x00")
+    pieces = [JOINER.sub("", p) if i < len(pieces) - 1 else p for i, p in enumerate(pieces)]  # "... mat with" 20 merges
+    runs = [FILLER.sub("", TRAILER.sub("", KIND_WORDS.sub("", run))) for run in pieces]
+    if QUESTION.match(msg.text.strip()):
+        runs = [VERB_AT_END.sub("", " " + r.rstrip()) for r in runs]
+    runs = [r.strip() for r in runs if r.strip() and not set(r.lower().split()) <= GLUE]
     return runs[-1] if runs else ""
 
 
@@ -269,12 +360,16 @@ def fill(tool: Tool, msg: Message, names: Names, phrases: list[tuple[int, int, i
     """Arguments for `tool` from the message and the places its phrases were found."""
     out = Fill(spans=[(s, e) for _, s, e in phrases])
     start = min(s for _, s, _ in phrases)
+    numbers = []
     for p in tool.params:
         digits = isinstance(p.choices, tuple) and all(c.isdigit() for c in p.choices)
         if p.type in (int, float) or digits:
-            _numbers(p, msg, out)
+            numbers += numbers_in(p, msg)
         elif p.type is bool or (isinstance(p.choices, tuple) and p.type is str):
             _word_choice(p, msg, out)
+        elif p.option and p.type is str and not p.choices and not param_kind(p) and p.name != "file":
+            _word_option(p, msg, out)
+    take_numbers(numbers, out)
     _fill_names(tool, msg, names, out)
     for p in tool.params:
         if p.rest and p.name not in out.args:
@@ -283,7 +378,7 @@ def fill(tool: Tool, msg: Message, names: Names, phrases: list[tuple[int, int, i
                 out.args[p.name] = text
                 out.evidence += bool(msg.quotes)  # a quoted text is what a text tool works on
         elif p.type is list and not param_kind(p) and p.name not in out.args:
-            words = _leftover(msg, out, start).replace(",", " ").split()
+            words = [w for w in re.sub(r"[,\[\]()]", " ", _leftover(msg, out, start)).split() if w.lower() not in GLUE]
             if words:
                 out.args[p.name] = words
     return out
@@ -338,8 +433,11 @@ def interpret(text: str, tools: dict[str, Tool], names: Names) -> Run | Ask | No
     if QUESTION.match(last) and start > first_word and not (
             msg.quotes and (rank[0] >= 2 or any(param_kind(p) and p.name in got.args for p in tool.params))):
         return None
-    if QUESTION.match(last) and not msg.quotes and any(p.rest for p in tool.params) and not got.args:
+    if QUESTION.match(last) and not msg.quotes and any(p.rest and p.name not in got.args for p in tool.params):
         return None  # "how many tokens are in o200k_base?" asks about the lessons' facts
+    if QUESTION.match(last) and not msg.quotes and any(p.rest and A_KIND.match(str(got.args.get(p.name, "")))
+                                                       for p in tool.params):
+        return None
     rivals = [t for r, at, t, _ in scored[1:] if r == rank and at == start]  # else the earlier phrase leads
     if rivals:
         lines = [command_line(t, g.args) for r, at, t, g in scored if r == rank and at == start][:3]

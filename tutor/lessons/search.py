@@ -29,6 +29,8 @@ import bm25s
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from ..tools import valid_unicode
+
 if TYPE_CHECKING:
     from ..tools import Reply
     from .curriculum import Curriculum
@@ -46,6 +48,39 @@ BM25_SCALE = 4.0  # a raw BM25 score of this size counts as half-sure (s / (s + 
 MIN_FUSED = 0.26
 SURE = 0.40
 TITLE_WEIGHT = 0.5  # weight of the lesson-title index in the BM25 part
+HEAD_WEIGHT = 0.1  # weight of the cosine between the question and the step's lesson (title and summary)
+
+# Everyday topics no lesson and no tool covers. A question nearer (by the encoder) to one of these
+# than to every lesson step is declined, whatever words it shares with the lessons ("what's the
+# temperature outside?", "how far away is the moon?"). Topics of ordinary life, not questions.
+EVERYDAY = (
+    "the weather forecast, rain, sunshine and the temperature outside",
+    "write a poem, a song, a haiku or a story for me",
+    "football, cricket, basketball and other sports: teams, matches, goals and scores",
+    "a cooking recipe: how to bake, boil or cook food",
+    "history: wars, kings, presidents and dates",
+    "geography: countries, capitals, cities, rivers, mountains and populations",
+    "astronomy and physics trivia: the moon, planets, distances",
+    "health, medicine, illness, diet and fitness",
+    "travel directions, trains, cars and how to get somewhere",
+    "shopping, money, taxes, gifts and products to buy",
+    "movies, music, books, art and celebrities",
+    "jokes, riddles and small talk",
+    "pets, family, relationships and personal advice",
+    "the time and date in a city",
+    "translate a phrase into another language",
+    "animals, plants and nature",
+    "science homework: chemistry, biology and the human body",
+    "maths homework: solve an equation, arithmetic",
+    "games: chess, video games and puzzles",
+    "news, politics and elections",
+    "fashion, clothes and beauty",
+    "holidays, festivals and celebrations",
+    "religion and philosophy: the meaning of life",
+    "jobs, careers, school and exams",
+    "home repairs, cleaning and gardening",
+    "write an email, a letter, an essay or a CV for me",
+)
 
 Encoder = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, d) unit vectors
 
@@ -73,6 +108,7 @@ class Hit:
     score: float
     bm25: float
     dense: float
+    everyday: float = -1.0  # the question's nearest everyday topic minus its nearest step (cosines)
 
 
 def _quiz_text(step: "LessonStep") -> str:
@@ -173,6 +209,16 @@ SYNONYMS = {
     r"\bllms?\b": "language model",
     r"next word": "next token",
     r"context (?:length|size)|sequence length": "context window positions",
+    r"capitali[sz]\w*|upper ?case|lower ?case|capital letters?": "capital letters case",
+    r"normali[sz]\w*": "LayerNorm",
+    r"causal mask\w*|look[- ]ahead|future tokens?|tokens? after": "causal mask earlier tokens",
+    r"\bqkv\b|\bq, ?k(?:,| and) ?v\b": "queries keys values",
+    r"embedding (?:matrix|table)|word vectors?|token vectors?": "wte embeddings",
+    r"grouped[- ]query|\bgqa\b": "grouped-query attention",
+    r"word by word|one word at a time|whole sentence|more than one word|keep (?:on )?writing": "generation loop append",
+    r"\bnonsense\b|gibberish|garbage|rubbish": "nonsense random weights",
+    r"speed ?up|faster|slower|\bslow\b": "compute cost",
+    r"\bgpt-?4o?\b|\bchatgpt\b": "OpenAI",
 }
 
 
@@ -262,6 +308,8 @@ class LessonSearch:
                               show_progress=False)
         self.chunk_of: np.ndarray = np.zeros(0, dtype=int)  # chunk row -> doc row
         self.vectors: np.ndarray | None = None
+        self.everyday: np.ndarray | None = None
+        self.heads: np.ndarray | None = None  # one row per lesson: what the whole lesson is about
         if encode is not None and self.docs:
             texts, owner = [], []
             for i, d in enumerate(self.docs):
@@ -270,6 +318,8 @@ class LessonSearch:
                     owner.append(i)
             self.chunk_of = np.array(owner, dtype=int)
             self.vectors = cached_embeddings(texts, encode, cache, model_key)
+            self.everyday = cached_embeddings(list(EVERYDAY), encode, cache, model_key)
+            self.heads = cached_embeddings([f"{l.title}. {l.summary}" for l in cur.lessons], encode, cache, model_key)
 
     def _bm25(self, question: str) -> np.ndarray:
         query = words([question])[0]
@@ -277,29 +327,37 @@ class LessonSearch:
             return np.zeros(len(self.docs))
         return self.bm25.get_scores(query) + TITLE_WEIGHT * self.titles.get_scores(query)[self.lesson_row]
 
-    def _dense(self, queries: list[str]) -> np.ndarray:
-        """(questions, steps): each step's best sentence cosine; the questions go through the
-        encoder in one batch."""
+    def _dense(self, queries: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(questions, steps): each step's best sentence cosine, and its lesson's cosine; and per
+        question, how much nearer it is to an everyday topic than to its nearest step. One encoder
+        batch for all questions."""
+        zeros = np.zeros((len(queries), len(self.docs)))
         if self.vectors is None:
-            return np.zeros((len(queries), len(self.docs)))
-        sims = self.encode([q if q.strip() else "?" for q in queries]) @ self.vectors.T  # (Q, chunks)
+            return zeros, zeros, np.full(len(queries), -1.0)
+        asked = self.encode([q if q.strip() else "?" for q in queries])
+        sims = asked @ self.vectors.T  # (Q, chunks)
         best = np.full((len(queries), len(self.docs)), -1.0)
         for row, sim in zip(best, sims):
             np.maximum.at(row, self.chunk_of, sim)
-        return best
+        heads = (asked @ self.heads.T)[:, self.lesson_row]  # (Q, steps)
+        return best, heads, (asked @ self.everyday.T).max(1) - best.max(1)
 
     def rank_many(self, questions: Sequence[str], k: int = 5) -> list[list[Hit]]:
         """The k best steps for each question, best first."""
+        for q in questions:  # the MiniLM tokenizer raises a bare TypeError on one; say what is wrong instead
+            valid_unicode(q, "Your question")
         if not self.docs or not questions:
             return [[] for _ in questions]
         queries = [expand(q, self.vocabulary) for q in questions]
-        dense = self._dense(queries)
+        dense, heads, everyday = self._dense(queries)
         out = []
-        for query, dense_row in zip(queries, dense):
+        for query, dense_row, head_row, off in zip(queries, dense, heads, everyday):
             bm25 = self._bm25(query)
             fused = fuse(bm25, dense_row) if self.vectors is not None else bm25 / (bm25 + BM25_SCALE)
+            fused = fused + HEAD_WEIGHT * np.clip(head_row, 0, 1)
             top = np.argsort(-fused, kind="stable")[:k]
-            out.append([Hit(self.docs[i], float(fused[i]), float(bm25[i]), float(dense_row[i])) for i in top])
+            out.append([Hit(self.docs[i], float(fused[i]), float(bm25[i]), float(dense_row[i]), float(off))
+                        for i in top])
         return out
 
     def rank(self, question: str, k: int = 5) -> list[Hit]:
@@ -326,6 +384,8 @@ class LessonSearch:
         best, share = hits[0], self.coverage(question)
         if self.vectors is None:
             return best.bm25 >= 1.0 and share > 0.5
+        if best.everyday > 0:  # nearer to the weather, a recipe or a poem than to any step
+            return False
         return best.score >= SURE or (best.score >= MIN_FUSED and share > 0.5)
 
     def answer(self, question: str) -> "Reply":
