@@ -347,6 +347,7 @@ def test_reload_during_a_streaming_generate(browser, app_url):
     page.locator("#message textarea").wait_for(timeout=30_000)
     page.locator('#chat [data-testid="user"]', has_text="Once upon a time").first.wait_for(timeout=30_000)
     bot_text(page, "Re-attached", timeout=30_000)
+    assert page.locator("#chat .tok").count() >= before  # every token streamed so far, not an empty turn
     shot(page, "reload-generate", docs=True)
     page.wait_for_function(f"document.querySelectorAll('#chat .tok').length > {before}", timeout=120_000)
     settle(page, quiet_s=4.0)
