@@ -11,10 +11,7 @@ from tutor.web.safe_html import learner_html, tool_html
 from test_browser import app_url, browser, send, settle  # noqa: F401  (fixtures)
 from xss_payloads import FORBIDDEN_TAGS, PAYLOADS
 
-# KNOWN BROKEN (see the closing note of this stop): after the page (#14) and identity (#15) branches
-# were merged, several of these page tests time out waiting for a reply button; the page itself answers
-# (the lesson test passes). Non-strict xfail keeps them running and visible until that is mended.
-pytestmark = [pytest.mark.browser, pytest.mark.xfail(reason="page wiring after the #14/#15 merge; see the closing note", strict=False)]
+pytestmark = pytest.mark.browser
 
 HARNESS = """<!doctype html><html><head><script>
 window.__hits = 0; window.__xss = () => { window.__hits += 1; };

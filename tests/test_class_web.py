@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -48,8 +49,18 @@ class Naps:
             """Say which learner this call acts for (a test tool)."""
             return Reply(text=f"you are {ctx.session.learner_id}", data={"learner": ctx.session.learner_id})
 
+        def plot(ctx) -> Reply:
+            """A small figure (a test tool)."""
+            import matplotlib
+            matplotlib.use("Agg")
+            from matplotlib.figure import Figure
+            fig = Figure(figsize=(2, 2))
+            fig.add_subplot().plot([0, 1], [1, 0])
+            return Reply(text="a line", figure=fig)
+
         register(nap)
         register(whoami)
+        register(plot)
 
     def wait_started(self, n: int, timeout: float = 60.0) -> None:
         for _ in range(int(timeout / 0.05)):
@@ -157,6 +168,27 @@ def test_restore_from_another_session_returns_nothing_of_alices(site):
     for claimed in (["alice"], [alice_id], []):
         theirs = join(mallory, "restore", claimed)
         assert "alices-secret-words" not in json.dumps(theirs)
+
+
+def _file_urls(value: object) -> list[str]:
+    found = re.findall(r'"url": "([^"]*gradio_api/file=[^"]+)"', json.dumps(value))
+    return list(dict.fromkeys(found))
+
+
+def test_a_figure_is_served_to_its_learner_only_and_after_a_reload(site):
+    """Before: Gradio keeps its copy of a figure in the upload folder, which the upload guard
+    served to no one, so every figure in the page was a broken image (403)."""
+    alice, mallory = learner(site), learner(site)
+    join(alice, "turn_2", ["/plot", []], timeout=60)
+    shown = join(alice, "restore", [])  # the page as a reload shows it
+    urls = _file_urls(shown)
+    assert len(urls) == 1, shown
+    assert alice.get(urls[0]).status_code == 200
+    assert alice.get(urls[0]).content.startswith(b"\x89PNG")
+    assert mallory.get(urls[0]).status_code == 403
+    assert _file_urls(join(alice, "restore", [])) == urls  # one copy, however often it is shown
+    before = ask(alice, "/whoami")  # figures do not count against the upload quota
+    assert _upload(alice, 6000).status_code == 200, before
 
 
 def test_api_callers_cannot_name_a_learner_and_get_their_own(site):

@@ -35,6 +35,22 @@ def test_every_example_fills_a_form_that_means_the_example(tutor):
         assert _meaning(tool, _parse(tutor, line)) == _meaning(tool, wanted), (tool.example, line)
 
 
+def test_the_finetune_form_needs_no_upload(tutor, capsys):
+    """Before: /finetune's example named the learner's notes.txt, so its palette form answered
+    "Give a text file". Now `tutor plugins --json` and the form both train on the shipped corpus."""
+    import json
+
+    from tutor.cli import main
+
+    assert main(["plugins", "--json"]) == 0
+    listed = {t["name"]: t["example"] for t in json.loads(capsys.readouterr().out)["tools"]}
+    tool = tutor.registry.tools["finetune"]
+    assert listed["finetune"] == tool.example and "--corpus python-docs" in tool.example
+    line = command(tool, [f.value for f in fields(tool, tutor.registry)])
+    args = _parse(tutor, line)
+    assert args["corpus"] == "python-docs" and not args.get("file") and args["steps"] <= 5, line
+
+
 def test_an_empty_form_sends_no_zeros(tutor):
     tools = tutor.registry.tools
     for name in ("generate", "next", "attention"):
@@ -99,12 +115,11 @@ def test_an_example_that_no_longer_parses_leaves_the_form_empty(tutor, bad):
 
 @pytest.mark.slow  # loads SmolLM2 and DistilGPT2's architecture
 def test_every_example_runs_as_listed(tutor, tmp_path, monkeypatch):
-    """The example each tool lists (the palette's, `tutor plugins --json`'s) gives a real answer.
-    /finetune's names the learner's notes.txt: here a short one in the current folder."""
+    """The example each tool lists (the palette's, `tutor plugins --json`'s) gives a real answer,
+    with no file of the learner's: /finetune's trains a few steps on the shipped python-docs corpus."""
     from tutor import chat
 
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "notes.txt").write_text("The cat sat on the mat. " * 400, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # nothing the examples need is in the current folder
     session = tutor.session("examples")
     failed = {}
     for tool in sorted(tutor.registry.tools.values(), key=lambda t: t.name):

@@ -138,3 +138,19 @@ def test_lane_for_tools(tutor):
         """Sleep (a test tool)."""
         return Reply()
     assert lane_for(Tool.from_function(sleepy), {}) == "quick"
+
+
+def test_what_a_turns_tool_reports_reaches_its_listener():
+    """Before: the lane ran the tool in a fresh thread without the turn's context, so the page
+    said only "Working — N s" while a model loaded, never "Loading smollm2-135m"."""
+    from tutor.reporting import listening, report
+
+    def loads() -> Iterator[Reply]:
+        report("Loading a model", expect_s=3)
+        yield Reply(text="loaded")
+
+    seen: list = []
+    with listening(seen.append):
+        replies = drain(Lanes(LaneLimits()).run("ada", "model", loads, threading.Event()))
+    assert [r.text for r in replies] == ["loaded"]
+    assert [r.what for r in seen] == ["Loading a model"]

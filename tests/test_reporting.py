@@ -111,3 +111,27 @@ def test_a_model_load_reports_itself(tutor):
     finally:
         tutor.registry.models = {k: v for k, v in tutor.registry.models.items() if k != "tiny-report"}
     assert [r.what for r in seen] == ["Loading tiny-report onto cpu"]
+
+
+def test_a_download_reports_megabytes_so_far_of_the_total(tmp_path):
+    """Before: a package fetch said only "about 92.9 MB" until it ended. Here a real subprocess
+    writes 3 MB slowly into its TMPDIR, as pip does before moving the archive to --dest."""
+    import sys
+
+    from tutor.assets import run_counting_bytes
+
+    writer = ("import os, time, pathlib\n"
+              "f = pathlib.Path(os.environ['TMPDIR']) / 'pip-unpack-x' / 'pkg.whl'\n"
+              "f.parent.mkdir()\n"
+              "with open(f, 'wb') as out:\n"
+              "    for _ in range(6):\n"
+              "        out.write(b'x' * 2**19); out.flush(); time.sleep(0.3)\n")
+    seen = []
+    with listening(seen.append):
+        done = run_counting_bytes([sys.executable, "-c", writer], tmp_path, "Fetching pkg", 3.0, every_s=0.1)
+    assert done.returncode == 0, done.stderr
+    counted = [r for r in seen if r.done is not None]
+    assert len(counted) >= 2 and all(r.unit == "MB" and r.total == 3.0 for r in counted)
+    amounts = [r.done for r in counted]
+    assert amounts == sorted(amounts) and 0 < amounts[0] < amounts[-1] <= 3.0, amounts
+    assert " of 3 MB" in counted[-1].line() and counted[-1].what == "Fetching pkg, about 3 MB"

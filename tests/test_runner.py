@@ -27,17 +27,32 @@ def hold(ctx, text: str = "") -> Reply:
     yield Reply(text=f"held {text}")
 
 
+SAVED = threading.Event()
+
+
+def linger(ctx) -> Reply:
+    """Run until Stop, then take until the test's SAVED gate to wind down (a fine-tune saving)."""
+    while not ctx.cancel.wait(0.02):
+        yield Reply(text="training", done=False)
+    yield Reply(text="stopped; saving…", done=False)
+    SAVED.wait(60)
+    yield Reply(text="saved what it learnt")
+
+
 @pytest.fixture
 def turns(tutor, tmp_path):
     tools = dict(tutor.registry.tools)
     tutor.registry.tools["hold"] = Tool.from_function(hold)
+    tutor.registry.tools["linger"] = Tool.from_function(linger)
     GATE.clear()
+    SAVED.clear()
     t = Tutor(tutor.settings, registry=tutor.registry)
     store = HistoryStore(tmp_path / "history.sqlite")
     try:
         yield TurnRunner(t, store, lambda r: [{"role": "assistant", "content": r.text}], max_queued=2, tick_s=0.05)
     finally:
         GATE.set()
+        SAVED.set()
         tutor.registry.tools = tools
 
 
@@ -103,3 +118,21 @@ def test_stop_ends_the_running_turn_and_a_full_queue_is_refused(turns):
     bob = turns.submit("bob", "/count o200k_base hi")
     assert texts(last(turns.follow("bob", bob)))[0] == "/count o200k_base hi"
     assert len(turns.store.messages("bob")) == 2
+
+
+def test_after_stop_the_next_message_runs_while_the_stopped_tool_winds_down(turns):
+    """Before: a message sent after Stop waited until a stopped fine-tune had measured and saved."""
+    n = turns.submit("ada", "/linger")
+    nxt = turns.submit("ada", "/count o200k_base hello")
+    for messages in turns.follow("ada", n):
+        if "training" in texts(messages):
+            turns.stop("ada")
+            break
+    got = texts(last(turns.follow("ada", nxt)))  # answered while /linger still saves
+    assert got[0] == "/linger" and got[-2] == "/count o200k_base hello" and "token" in got[-1], got
+    assert "saved what it learnt" not in got and turns.busy("ada")
+    SAVED.set()
+    last(turns.follow("ada"))  # a reloaded page follows the winding-down turn to its end
+    got = texts(turns.store.messages("ada"))
+    assert got[:3] == ["/linger", "saved what it learnt", STOPPED_NOTE], got  # in its own place
+    assert not turns.busy("ada") and all(s == DONE for _, s, _ in turns.store.turns("ada"))

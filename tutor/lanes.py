@@ -15,6 +15,7 @@ until the tool really returns (a tool that ignores the flag cannot take unbounde
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -158,7 +159,10 @@ class Lanes:
                 out.put(_DONE)
                 self._leave(learner, lane)
 
-        threading.Thread(target=worker, daemon=True, name=f"tutor-{lane}-{learner[:12]}").start()
+        # the worker runs in this turn's context, so what its tool reports (a model loading,
+        # tutor/reporting.py) still reaches whoever listens to the turn
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(worker,), daemon=True, name=f"tutor-{lane}-{learner[:12]}").start()
         limit = {"quick": self.limits.quick_s, "model": self.limits.model_s}.get(lane)
         deadline = time.monotonic() + limit if limit else None
         while True:

@@ -12,11 +12,14 @@ latest report each second, because a tool blocked inside a load cannot yield any
 from __future__ import annotations
 
 import contextvars
+import os
 import queue
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -160,3 +163,32 @@ def stream(items: Callable[[], Iterator[T]], tick_s: float = 1.0, quiet_s: float
         item, reports_before = value
         latest.clear(reports_before)
         yield item
+
+
+def run_counting(cmd: list[str], folder: Path, what: str, total_mb: float | None, env: dict | None = None,
+                 every_s: float = 0.5) -> subprocess.CompletedProcess:
+    """Run a command that writes files under `folder` (a download), reporting the megabytes
+    written so far (of `total_mb` when known) every `every_s`."""
+    with working(what) as update:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        shown = 0.0
+        while True:
+            try:
+                out, err = proc.communicate(timeout=every_s)
+                return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                mb = _bytes_under(folder) / 2**20
+                if mb > shown:
+                    shown = mb
+                    update(mb, max(total_mb or 0.0, mb) or None, "MB")
+
+
+def _bytes_under(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):  # os.walk skips a folder removed meanwhile
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:  # moved or removed just now
+                continue
+    return total

@@ -6,6 +6,8 @@ a turn runs is queued (and shown as queued), never dropped. The turn writes ever
 latest progress report while it waits on something slow (tutor/reporting.py), to the store. A
 page only *follows* the store: the request that sent the message, or a reloaded page, or a page
 open in a second tab, all see the same conversation, and a running turn goes on when a page goes.
+Stop ends a turn for the queue at once: a tool still winding down (a fine-tune saving what it
+learnt) goes on writing into that turn's place while the learner's next message runs.
 
     runner = TurnRunner(tutor, store, render)     # render: Reply -> the page's messages
     n = runner.submit("ada", "/generate The cat")
@@ -53,6 +55,7 @@ class TurnRunner:
         self._version: dict[str, int] = defaultdict(int)  # bumped on every stored change
         self._queue: dict[str, deque] = defaultdict(deque)  # (n, message) waiting per learner
         self._running: dict[str, tuple[int, threading.Event]] = {}  # learner -> (turn, cancel)
+        self._winding: dict[str, set[int]] = defaultdict(set)  # stopped turns whose tool still winds down
 
     # ---- sending --------------------------------------------------------------------------
 
@@ -116,19 +119,47 @@ class TurnRunner:
                 job = self._next(learner)
 
     def _run(self, learner: str, n: int, message: str, user: dict, cancel: threading.Event) -> None:
-        shown: list[dict[str, Any]] = []
         session = self.tutor.session(learner)
         self._save(learner, n, [user], RUNNING)
+        items = stream(lambda: self.respond(message, session, cancel), tick_s=self.tick_s)
+        shown, ended = self._store(learner, n, user, items, [], stop=cancel)
+        if ended:
+            self._end(learner, n, user, shown, cancel)
+            return
+        # Stopped, but the tool is still winding down (a fine-tune measures and saves what it
+        # learnt): what it says still lands in this turn's place, while the learner's next
+        # message runs now instead of waiting behind it.
+        with self._changed:
+            self._winding[learner].add(n)
+        threading.Thread(target=self._wind_down, args=(learner, n, user, items, shown, cancel), daemon=True,
+                         name=f"turns-{learner[:12]}-stopped").start()
+
+    def _wind_down(self, learner: str, n: int, user: dict, items: Iterator, shown: list,
+                   cancel: threading.Event) -> None:
+        shown, _ = self._store(learner, n, user, items, shown)
+        with self._changed:
+            self._winding[learner].discard(n)
+        self._end(learner, n, user, shown, cancel)
+
+    def _store(self, learner: str, n: int, user: dict, items: Iterator, shown: list,
+               stop: threading.Event | None = None) -> tuple[list, bool]:
+        """Store each reply and progress report of turn `n` as it comes: (its messages, True) when
+        the turn ends, or (its messages so far, False) as soon as `stop` is set."""
         try:
-            for item in stream(lambda: self.respond(message, session, cancel), tick_s=self.tick_s):
+            for item in items:
                 if isinstance(item, Report):
                     self._save(learner, n, [user, *shown, progress_message(item)], RUNNING)
-                    continue
-                shown = self.render(item)
-                self._save(learner, n, [user, *shown], RUNNING)
+                else:
+                    shown = self.render(item)
+                    self._save(learner, n, [user, *shown], RUNNING)
+                if stop is not None and stop.is_set():
+                    return shown, False
         except Exception as e:  # a bug in rendering must not kill the learner's worker
             log.exception("turn %s of %s failed", n, learner)
             shown = [*shown, _note(f"⚠️ The page could not show the reply: {type(e).__name__}: {e}")]
+        return shown, True
+
+    def _end(self, learner: str, n: int, user: dict, shown: list, cancel: threading.Event) -> None:
         if cancel.is_set():
             shown = [*shown, _note(STOPPED_NOTE)]
         self._save(learner, n, [user, *shown], DONE)
@@ -145,8 +176,9 @@ class TurnRunner:
     # ---- following --------------------------------------------------------------------------
 
     def busy(self, learner: str) -> bool:
+        """Whether a turn of the learner's is running, or stopped and still winding down."""
         with self._changed:
-            return learner in self._running
+            return learner in self._running or bool(self._winding.get(learner))
 
     def follow(self, learner: str, until: int | None = None, poll_s: float = 15.0) -> Iterator[list[dict]]:
         """The conversation now, then again after each change, until turn `until` is done (or,

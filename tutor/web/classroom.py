@@ -54,6 +54,18 @@ class Classroom:
         fresh = self.keys.issue()
         return self.keys.learner(fresh) or learners.anonymous(), fresh
 
+    def shown(self, learner: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The page's messages with each figure as the page may fetch it: its learner's copy in
+        Gradio's folder (the upload guard serves nothing else from there)."""
+        root = self.upload_root()
+        out = []
+        for m in messages:
+            path = m.get("content", {}).get("path") if isinstance(m.get("content"), dict) else None
+            if isinstance(path, str) and Path(path).is_file() and not _inside(path, root):
+                m = {**m, "content": {**m["content"], "path": self.uploads.show(learner, path, root)}}
+            out.append(m)
+        return out
+
     def install(self, fastapi_app: Any) -> None:
         """The middlewares: session cookies outermost, so the upload guard already sees one."""
         fastapi_app.add_middleware(UploadGuard, ledger=self.uploads, learner_of=self.learner,
@@ -102,3 +114,10 @@ class Classroom:
 
 def _cookie(request: Any) -> str:
     return (getattr(request, "cookies", None) or {}).get(learners.SESSION_COOKIE, "")
+
+
+def _inside(path: str, root: Path) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(root)
+    except (OSError, ValueError):
+        return False

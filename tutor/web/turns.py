@@ -84,7 +84,7 @@ class Turns:
              else self.runner.submit(learner, message, shown))
         box: Any = ""
         for messages in self.runner.follow(learner, n):
-            yield messages, box, gr.skip()
+            yield self.room.shown(learner, messages), box, gr.skip()
             box = gr.skip()
         yield gr.skip(), box, outline_panel(self.tutor, learner)
 
@@ -122,6 +122,7 @@ class Turns:
             return
         last: list = []
         for last in self.runner.follow(learner):
+            last = self.room.shown(learner, last)
             shown = [*last, {"role": "assistant", "content": REATTACHED}] if self.runner.busy(learner) else last
             yield (shown if shown else gr.skip()), outline
         yield (last if last else gr.skip()), outline_panel(self.tutor, learner)  # the whole conversation, as it ended

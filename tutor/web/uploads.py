@@ -7,6 +7,10 @@ ASGI middleware in front of the app, notes which learner's request produced each
 `Ledger`), refuses an upload that would take the learner past their quota (or the server past its
 cap) before reading it, and serves a file from the upload folder only to its owner. `Ledger.sweep`
 deletes uploads past their age, so the folder stays bounded.
+
+Gradio fetches every file a page shows from that same folder, so a figure a reply shows is
+copied there too (`Ledger.show`) and noted as its learner's: served to them, to no one else,
+and never counted against their upload quota.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import shlex
 import shutil
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -118,6 +123,7 @@ class Ledger:
     def __init__(self, quota_bytes: int, server_cap_bytes: int, max_age_s: float):
         self.quota, self.cap, self.max_age = quota_bytes, server_cap_bytes, max_age_s
         self.files: dict[Path, _Upload] = {}
+        self.shown: dict[tuple[str, str], Path] = {}  # (learner, figure) -> its copy in the folder
         self.lock = threading.Lock()
 
     def used(self, learner: str | None = None) -> int:
@@ -140,6 +146,24 @@ class Ledger:
         size = p.stat().st_size if p.is_file() else 0
         with self.lock:
             self.files[p] = _Upload(learner, size, time.time() if now is None else now)
+
+    def show(self, learner: str, source: str, upload_root: Path) -> str:
+        """The path the page fetches a figure from: a copy in Gradio's folder (made once, again
+        after a sweep), noted as this learner's with size 0 (a figure is not an upload)."""
+        key = (learner, source)
+        with self.lock:
+            copy = self.shown.get(key)
+        if copy is not None and copy.is_file():
+            return str(copy)
+        copy = upload_root / "shown" / uuid.uuid4().hex / Path(source).name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        staging = copy.with_name("." + copy.name)
+        shutil.copyfile(source, staging)
+        staging.replace(copy)  # whole or absent: a page never fetches half a figure
+        with self.lock:
+            self.shown[key] = copy
+            self.files[copy] = _Upload(learner, 0, time.time())
+        return str(copy)
 
     def owner(self, path: str | Path) -> str | None:
         try:
@@ -169,9 +193,12 @@ class Ledger:
                 if f.is_file() and self.owner(f) is None and now - f.stat().st_mtime > self.max_age:
                     f.unlink(missing_ok=True)
                     gone += 1
-            for d in sorted((d for d in upload_root.iterdir() if d.is_dir()), reverse=True):
+            for d in sorted((d for d in upload_root.rglob("*") if d.is_dir()), key=lambda d: len(d.parts),
+                            reverse=True):  # deepest first, so a folder emptied just now goes too
                 if not any(d.iterdir()):
                     shutil.rmtree(d, ignore_errors=True)
+        with self.lock:
+            self.shown = {k: c for k, c in self.shown.items() if c in self.files}
         return gone
 
 
