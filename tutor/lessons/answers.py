@@ -60,7 +60,7 @@ def not_covered_reply(cur: "Curriculum", hits: list[Any]) -> Reply:
     if near[:2]:
         text += " The nearest are " + " and ".join(_label(cur, n) for n in near[:2]) + "."
     text += " Say `lessons` for the outline, or `/help` for the tools you can run yourself."
-    return Reply(text=text, buttons=[*(f"lesson {n}" for n in near[:2]), "lessons"],
+    return Reply(text=text, buttons=[*(f"lesson {n}" for n in near[:2]), "lessons", "/help"],
                  data={"covered": False, "matches": [_match(h) for h in hits[:3]]})
 
 
