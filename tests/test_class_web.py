@@ -9,6 +9,7 @@ import asyncio
 import json
 import re
 import threading
+from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import httpx
@@ -276,3 +277,22 @@ def test_an_upload_is_its_uploaders_and_has_a_quota(site):
     over = _upload(alice, 6000)  # quota 0.01 MB: the second would pass it
     assert over.status_code == 413 and "quota" in over.text
     assert _upload(bob, 6000).status_code == 200  # bob's quota is his own
+
+
+def test_only_the_servers_own_figures_are_copied_for_the_page(tutor, tmp_path):
+    """Classroom.shown copies a figure into Gradio's folder for its learner; a message naming any
+    other file (were one ever to reach it) is passed on untouched, never copied and served."""
+    from tutor.web.classroom import Classroom
+
+    room = Classroom(tutor, lambda: tmp_path / "gradio")
+    figures = tutor.settings.home / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    own = figures / "f.png"
+    own.write_bytes(b"png")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the page")
+    out = room.shown("alice", [{"role": "assistant", "content": {"path": str(own)}},
+                               {"role": "assistant", "content": {"path": str(secret)}}])
+    assert Path(out[0]["content"]["path"]).is_relative_to(tmp_path / "gradio")
+    assert room.uploads.owner(out[0]["content"]["path"]) == "alice"
+    assert out[1]["content"]["path"] == str(secret) and room.uploads.owner(str(secret)) is None

@@ -58,10 +58,12 @@ class Classroom:
         """The page's messages with each figure as the page may fetch it: its learner's copy in
         Gradio's folder (the upload guard serves nothing else from there)."""
         root = self.upload_root()
+        figures = (Path(self.tutor.settings.home) / "figures").resolve()  # where reply_messages writes them
         out = []
         for m in messages:
             path = m.get("content", {}).get("path") if isinstance(m.get("content"), dict) else None
-            if isinstance(path, str) and Path(path).is_file() and not _inside(path, root):
+            # only the server's own figures are copied: never a path from anywhere else
+            if isinstance(path, str) and _inside(path, figures) and Path(path).is_file():
                 m = {**m, "content": {**m["content"], "path": self.uploads.show(learner, path, root)}}
             out.append(m)
         return out
