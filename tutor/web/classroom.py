@@ -15,7 +15,7 @@ from ..lanes import LaneLimits, Lanes, message_lane
 from ..tools import Reply
 from . import learners
 from .learners import SessionCookies, SessionKeys
-from .uploads import Ledger, UploadGuard
+from .uploads import Ledger, UploadGuard, inside
 
 SWEEP_EVERY_S = 600
 
@@ -63,7 +63,7 @@ class Classroom:
         for m in messages:
             path = m.get("content", {}).get("path") if isinstance(m.get("content"), dict) else None
             # only the server's own figures are copied: never a path from anywhere else
-            if isinstance(path, str) and _inside(path, figures) and Path(path).is_file():
+            if isinstance(path, str) and inside(path, figures) and Path(path).is_file():
                 m = {**m, "content": {**m["content"], "path": self.uploads.show(learner, path, root)}}
             out.append(m)
         return out
@@ -117,9 +117,3 @@ class Classroom:
 def _cookie(request: Any) -> str:
     return (getattr(request, "cookies", None) or {}).get(learners.SESSION_COOKIE, "")
 
-
-def _inside(path: str, root: Path) -> bool:
-    try:
-        return Path(path).resolve().is_relative_to(root)
-    except (OSError, ValueError):
-        return False

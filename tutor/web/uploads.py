@@ -39,11 +39,17 @@ def upload_dir() -> Path:
     return Path(utils.get_upload_folder()).resolve()
 
 
-def is_uploaded(path: str | Path) -> bool:
+def inside(path: str | Path, root: Path) -> bool:
+    """Whether `path` resolves to somewhere under `root` (a resolved folder); False for a path
+    that cannot be resolved (a NUL byte, a lone surrogate)."""
     try:
-        return Path(path).resolve().is_relative_to(upload_dir())
+        return Path(path).resolve().is_relative_to(root)
     except (OSError, ValueError):
         return False
+
+
+def is_uploaded(path: str | Path) -> bool:
+    return inside(path, upload_dir())
 
 
 def accepted_suffixes(tools: dict[str, Tool]) -> list[str]:
@@ -227,10 +233,7 @@ class UploadGuard:
         await self.app(scope, receive, send)
 
     def _in_uploads(self, target: str) -> bool:
-        try:
-            return Path(target).resolve().is_relative_to(self.upload_root())
-        except (OSError, ValueError):
-            return False
+        return inside(target, self.upload_root())
 
     @staticmethod
     def _request(scope: dict) -> Any:
