@@ -1,28 +1,39 @@
-"""Web round trips, one run (P7): python bench/bench_web.py [--quick]
+"""Web round trips, one run (P7): python bench/bench_web.py [--quick] [--first-load]
 
-Starts `tutor serve` as its own process on a free 127.0.0.1 port and drives it with gradio_client
-from this machine:
-  * p50/p95 latency of a /count round trip (the /ask endpoint) with 1, 10 and 50 concurrent
-    simulated learners, each relative to the single-learner figure;
-  * the server process's memory (RSS) idle and with 50 learners connected;
-  * a chat round trip through gradio_client vs the same turn as a direct chat.respond call;
-  * the page's first load: the HTML and the app config (time and bytes), the number of Gradio
-    components on the page, and a new browser session's first round trip relative to a warm one
-    (`--first-load` prints only these).
-Figures are ratios from this one run; absolute times depend on the machine's load.
+Starts `tutor serve` as its own process on a free 127.0.0.1 port and drives it from this machine:
+  * P7 with a light HTTP client: asyncio + httpx, one connection pool and cookie jar per learner.
+    A learner is a person: sends a message, reads the answer, thinks (exponential think time,
+    seeded), sends the next. 1 learner and 50 learners are measured the same way, through both
+    ways a course site can call /ask: the plain JSON route `POST /api/ask`, and Gradio's HTTP
+    API `POST /gradio_api/call/ask` + its event stream (no Gradio session, as curl or a course
+    server calls it). The think time and the load it offers (requests/s) are printed beside each
+    figure; the server's CPU time per request is measured from its process.
+  * the closed-loop saturation throughput: 50 learners with no pause, requests/s the server
+    completes (a different question from P7's: how much it can take, not how it feels);
+  * the old figure, labelled as such: 50 gradio_client threads firing /ask back to back vs 1;
+  * the server's memory (RSS) idle and with 50 learners connected;
+  * a chat round trip vs the same turn as a direct chat.respond call;
+  * the page's first load: HTML and config (time and bytes), the number of Gradio components,
+    and a new gradio_client session's first round trip vs a warm one (`--first-load`: only these).
+Figures are ratios from this one run; absolute times depend on the machine's load, which is
+printed with them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import random
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-import tempfile
 
 import httpx
 import psutil
@@ -34,7 +45,10 @@ from report import Report, arguments  # noqa: E402
 
 ASSETS = Path(os.environ.get("TUTOR_TEST_ASSETS_DIR", Path.home() / ".cache" / "tutor-test-assets"))
 MESSAGE = "/count o200k_base The cat sat on the mat, and then it sat on the hat."
-ROUNDS = {1: 40, 10: 8, 50: 3}  # round trips per learner at each level
+ROUTES = {"POST /api/ask": "json", "Gradio /gradio_api/call/ask": "gradio"}
+FULL = {"think_s": 3.0, "window_1_s": 120.0, "window_50_s": 60.0, "saturate_s": 20.0, "rounds": {1: 40, 50: 3}}
+QUICK = {"think_s": 1.0, "window_1_s": 12.0, "window_50_s": 10.0, "saturate_s": 4.0, "rounds": {1: 10, 50: 1}}
+TIMEOUT_S = 60.0
 
 
 def free_port() -> int:
@@ -59,10 +73,161 @@ def start_server(env: dict) -> tuple[subprocess.Popen, str]:
 
 
 def pct(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def learner(client: Client, rounds: int) -> list[float]:
+# ---- the light HTTP client -------------------------------------------------------------------
+
+async def ask_json(client: httpx.AsyncClient, token: str) -> dict:
+    r = await client.post("api/ask", json={"message": MESSAGE, "learner": token})
+    r.raise_for_status()
+    return r.json()
+
+
+async def ask_gradio(client: httpx.AsyncClient, token: str) -> dict:
+    """Gradio's HTTP API as its docs show it: POST the inputs, then read the event stream."""
+    r = await client.post("gradio_api/call/ask", json={"data": [MESSAGE, token]})
+    r.raise_for_status()
+    kind = None
+    async with client.stream("GET", f"gradio_api/call/ask/{r.json()['event_id']}") as events:
+        async for line in events.aiter_lines():
+            if line.startswith("event:"):
+                kind = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and kind in ("complete", "error"):
+                if kind == "error":
+                    raise RuntimeError(line)
+                return json.loads(line.split(":", 1)[1])[0]
+    raise RuntimeError("the event stream ended without a result")
+
+
+@dataclass
+class Level:
+    """What one level measured: latencies of the calls started in the window, errors, load."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    window_s: float = 0.0
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    idle_cpu: float = 0.0  # the server's CPU seconds per second when no one calls it
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.window_s if self.window_s else 0.0
+
+    def line(self) -> str:
+        lat, busy = self.latencies, self.server_cpu_s - self.idle_cpu * self.window_s
+        return (f"p50 {pct(lat, 50) * 1e3:.1f} ms, p95 {pct(lat, 95) * 1e3:.1f} ms, {len(lat)} calls in "
+                f"{self.window_s:.0f} s ({self.rps:.1f} req/s served), {len(self.errors)} errors; server CPU "
+                f"{busy / max(len(lat), 1) * 1e3:.1f} ms/request (net of its idle work), this client's CPU "
+                f"{self.client_cpu_s / max(len(lat), 1) * 1e3:.1f} ms/request"
+                + (f"; first error: {self.errors[0]}" if self.errors else ""))
+
+
+@dataclass
+class Clock:
+    """The measuring window every learner of a level shares; it opens once all have arrived."""
+
+    arrived: int = 0
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    until: float = 0.0
+
+
+async def learner(url: str, route: str, think_s: float, rng: random.Random, clock: Clock, n: int,
+                  window_s: float, level: Level) -> None:
+    ask = ask_json if route == "json" else ask_gradio
+    async with httpx.AsyncClient(base_url=url, timeout=TIMEOUT_S, limits=httpx.Limits(max_connections=2)) as client:
+        await asyncio.sleep(rng.uniform(0, think_s))  # learners arrive spread over one think time
+        try:
+            token = (await ask(client, ""))["learner"]  # arriving: not counted
+        except (httpx.HTTPError, RuntimeError) as e:  # counted as an error; it goes on without a token
+            token = ""
+            level.errors.append(f"arriving: {type(e).__name__}: {e}"[:200])
+        clock.arrived += 1
+        if clock.arrived == n:
+            clock.until = time.monotonic() + window_s
+            clock.opened.set()
+        await clock.opened.wait()
+        while True:
+            await asyncio.sleep(rng.expovariate(1 / think_s) if think_s else 0)
+            if time.monotonic() >= clock.until:
+                return
+            start = time.perf_counter()
+            try:
+                reply = await ask(client, token)
+                if reply["error"]:
+                    level.errors.append(reply["text"][:200])
+                else:
+                    level.latencies.append(time.perf_counter() - start)
+            except (httpx.HTTPError, RuntimeError) as e:
+                level.errors.append(f"{type(e).__name__}: {e}"[:200])
+
+
+async def _level(url: str, route: str, n: int, think_s: float, window_s: float, server: psutil.Process,
+                 seed: int) -> Level:
+    level, clock = Level(), Clock()
+
+    async def opened() -> tuple[float, float, float]:
+        await clock.opened.wait()
+        return time.monotonic(), sum(server.cpu_times()[:2]), time.process_time()
+    started = asyncio.ensure_future(opened())
+    await asyncio.gather(*(learner(url, route, think_s, random.Random(seed * 1000 + i), clock, n, window_s, level)
+                           for i in range(n)))
+    t0, cpu0, me0 = started.result()
+    # the calls started in the window, and all the CPU until the last of them came back
+    level.window_s = time.monotonic() - t0
+    level.server_cpu_s = sum(server.cpu_times()[:2]) - cpu0
+    level.client_cpu_s = time.process_time() - me0
+    return level
+
+
+def light(url: str, route: str, n: int, think_s: float, window_s: float, server: psutil.Process,
+          seed: int = 18, idle_cpu: float = 0.0) -> Level:
+    level = asyncio.run(_level(url, route, n, think_s, window_s, server, seed))
+    level.idle_cpu = idle_cpu
+    return level
+
+
+def idle_cpu(server: psutil.Process, seconds: float = 3.0) -> float:
+    """The server's CPU seconds per second with no calls (Gradio's queue polls every millisecond)."""
+    before = sum(server.cpu_times()[:2])
+    time.sleep(seconds)
+    return (sum(server.cpu_times()[:2]) - before) / seconds
+
+
+def p7(rep: Report, url: str, server: psutil.Process, cfg: dict) -> dict[str, Level]:
+    """1 and 50 learners with think time, for each route, interleaved (1, 1, 50, 50), then each
+    route's closed-loop saturation. Each level is written as soon as it is measured."""
+    think, out, idle = cfg["think_s"], {}, idle_cpu(server)
+    print(f"light HTTP client (asyncio + httpx), think time exponential, mean {think:g} s, seeded; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; the idle server uses "
+          f"{idle * 1e3:.0f} ms of CPU per second")
+    for n, window in ((1, cfg["window_1_s"]), (50, cfg["window_50_s"])):
+        for label, route in ROUTES.items():
+            level = out[(route, n)] = light(url, route, n, think, window, server, idle_cpu=idle)
+            rep.note(f"{n} learner(s), {label}", f"think mean {think:g} s: offered {n / think:.1f} req/s "
+                     "(if answers were instant); "
+                     + level.line())
+    for label, route in ROUTES.items():
+        one, many = out[(route, 1)], out[(route, 50)]
+        if one.latencies and many.latencies:
+            rep.figure("P7", f"p95 with 50 learners vs 1 (light HTTP client, {label})",
+                       pct(many.latencies, 95) / pct(one.latencies, 95), "<= 3",
+                       detail=f"{pct(many.latencies, 95) * 1e3:.0f} vs {pct(one.latencies, 95) * 1e3:.0f} ms; "
+                              f"think mean {think:g} s; 50 learners offered {50 / think:.0f} req/s, served "
+                              f"{many.rps:.1f}")
+    for label, route in ROUTES.items():
+        level = out[(route, "sat")] = light(url, route, 50, 0.0, cfg["saturate_s"], server, idle_cpu=idle)
+        rep.note(f"closed-loop saturation, {label}", f"50 learners, no think time: {level.rps:.1f} req/s; "
+                 + level.line())
+    return out
+
+
+# ---- gradio_client (the old figure) and the first load ------------------------------------------
+
+def client_rounds(client: Client, rounds: int) -> list[float]:
     out = []
     for _ in range(rounds):
         t = time.perf_counter()
@@ -70,6 +235,26 @@ def learner(client: Client, rounds: int) -> list[float]:
         out.append(time.perf_counter() - t)
         assert not reply["error"], reply
     return out
+
+
+def gradio_client_levels(rep: Report, url: str, rounds: dict[int, int], server: psutil.Process) -> float:
+    """50 gradio_client threads, back to back (no think time), vs 1; returns the p50 of 1."""
+    results, idle_mb = {}, server.memory_info().rss / 2**20
+    for n, k in rounds.items():
+        clients = [Client(url, verbose=False) for _ in range(n)]  # n learners connected
+        with ThreadPoolExecutor(n) as pool:
+            lat = [x for xs in pool.map(lambda c: client_rounds(c, k), clients) for x in xs]
+        results[n] = (pct(lat, 50), pct(lat, 95))
+        rep.note(f"{n} learner(s), gradio_client, no think time",
+                 f"p50 {results[n][0] * 1e3:.1f} ms, p95 {results[n][1] * 1e3:.1f} ms, {len(lat)} calls")
+        if n == 50:
+            mb = server.memory_info().rss / 2**20
+            print(f"  server RSS: idle {idle_mb:.0f} MiB; with 50 gradio_client learners connected {mb:.0f} MiB "
+                  f"({mb - idle_mb:+.0f} MiB, {(mb - idle_mb) / 50:.2f} MiB per learner)")
+    rep.figure("P7", "p95 with 50 learners vs 1 (gradio_client threads, back to back)",
+               results[50][1] / results[1][1], "<= 3",
+               detail=f"{results[50][1] * 1e3:.0f} vs {results[1][1] * 1e3:.0f} ms; not the light client")
+    return results[1][0]
 
 
 def first_load(url: str, rounds: int = 20) -> None:
@@ -90,64 +275,14 @@ def first_load(url: str, rounds: int = 20) -> None:
         t = time.perf_counter()
         Client(url, verbose=False).predict(MESSAGE, api_name="/ask")  # a new session each time
         new.append(time.perf_counter() - t)
-    again = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        warm.predict(MESSAGE, api_name="/ask")
-        again.append(time.perf_counter() - t)
+    again = client_rounds(warm, rounds)
     n50, w50 = statistics.median(new), statistics.median(again)
     print(f"new session (connect + first /count): p50 {n50 * 1e3:.1f} ms vs a warm session's round trip "
           f"{w50 * 1e3:.1f} ms -> {n50 / w50:.1f}x")
 
 
-def main() -> None:
-    args = arguments(__doc__).parse_args()
-    if args.quick:
-        ROUNDS.update({1: 15, 10: 3, 50: 2})
-    rep = Report("web", args.out)
-    home = Path(tempfile.mkdtemp(prefix="tutor-bench-"))
-    env = {**os.environ, "TUTOR_HOME": str(home), "TUTOR_ASSETS_DIR": str(ASSETS),
-           "TIKTOKEN_CACHE_DIR": str(ASSETS / "tiktoken"), "HF_HUB_OFFLINE": "1", "TUTOR_ENTRY_POINTS": "0",
-           "TUTOR_LEARNER_CONCURRENT_JOBS": "4"}
-    proc, url = start_server(env)
-    server = psutil.Process(proc.pid)
-    if "--first-load" in sys.argv:
-        try:
-            first_load(url)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-        return
-    try:
-        first_load(url)
-        warm = Client(url, verbose=False)
-        learner(warm, 3)  # tokenizer loaded, code paths warm
-        idle_mb = server.memory_info().rss / 2**20
-        results = {}
-        for n, rounds in ROUNDS.items():
-            clients = [Client(url, verbose=False) for _ in range(n)]  # n learners connected
-            with ThreadPoolExecutor(n) as pool:
-                lat = [x for xs in pool.map(lambda c: learner(c, rounds), clients) for x in xs]
-            results[n] = (pct(lat, 50), pct(lat, 95), len(lat))
-            rep.note(f"{n} learner(s), gradio_client", f"p50 {results[n][0] * 1e3:.1f} ms, p95 "
-                     f"{results[n][1] * 1e3:.1f} ms, {len(lat)} calls")  # kept even if a later level fails
-            if n == 50:
-                connected_mb = server.memory_info().rss / 2**20
-            del clients
-        base50, base95, _ = results[1]
-        rep.figure("P7", "p95 with 50 learners vs 1 (gradio_client)", results[50][1] / base95, "<= 3",
-                   detail=f"{results[50][1] * 1e3:.0f} vs {base95 * 1e3:.0f} ms")
-        print(f"/count round trip through gradio_client, server `tutor serve` on 127.0.0.1 ({os.cpu_count()} CPUs)")
-        print(f"{'learners':>8} {'calls':>6} {'p50 ms':>8} {'p95 ms':>8} {'p50 vs 1':>9} {'p95 vs 1':>9}")
-        for n, (p50, p95, calls) in results.items():
-            print(f"{n:>8} {calls:>6} {p50 * 1e3:8.1f} {p95 * 1e3:8.1f} {p50 / base50:8.2f}x {p95 / base95:8.2f}x")
-        print(f"server RSS: idle {idle_mb:.0f} MiB; with 50 learners connected {connected_mb:.0f} MiB "
-              f"({connected_mb - idle_mb:+.0f} MiB, {(connected_mb - idle_mb) / 50:.2f} MiB per learner)")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-    # Issue 2's figure: the same turn through the web stack vs a direct call in this process.
+def direct_turn(env: dict, web_p50: float) -> None:
+    """Issue 2's figure: the same turn through the web stack vs a direct call in this process."""
     sys.path.insert(0, str(ROOT))
     os.environ.update({k: env[k] for k in ("TUTOR_HOME", "TUTOR_ASSETS_DIR", "TIKTOKEN_CACHE_DIR", "HF_HUB_OFFLINE",
                                            "TUTOR_ENTRY_POINTS")})
@@ -162,9 +297,36 @@ def main() -> None:
         chat.final(MESSAGE, session)
         direct.append(time.perf_counter() - t)
     d50 = statistics.median(direct)
-    print(f"chat turn: gradio_client round trip p50 {base50 * 1e3:.1f} ms vs direct chat.respond "
-          f"p50 {d50 * 1e3:.3f} ms -> the web stack costs {base50 / d50:.0f}x the turn itself "
-          f"(+{(base50 - d50) * 1e3:.1f} ms)")
+    print(f"chat turn: POST /api/ask round trip p50 {web_p50 * 1e3:.1f} ms vs direct chat.respond "
+          f"p50 {d50 * 1e3:.3f} ms -> the web stack costs {web_p50 / d50:.0f}x the turn itself "
+          f"(+{(web_p50 - d50) * 1e3:.1f} ms)")
+
+
+def main() -> None:
+    args = arguments(__doc__, **{"--first-load": {"action": "store_true", "help": "only the page's first load"}}
+                     ).parse_args()
+    cfg = QUICK if args.quick else FULL
+    rep = Report("web", args.out)
+    home = Path(tempfile.mkdtemp(prefix="tutor-bench-"))
+    env = {**os.environ, "TUTOR_HOME": str(home), "TUTOR_ASSETS_DIR": str(ASSETS),
+           "TIKTOKEN_CACHE_DIR": str(ASSETS / "tiktoken"), "HF_HUB_OFFLINE": "1", "TUTOR_ENTRY_POINTS": "0",
+           "TUTOR_LEARNER_CONCURRENT_JOBS": "4"}
+    proc, url = start_server(env)
+    server = psutil.Process(proc.pid)
+    try:
+        first_load(url, 5 if args.quick else 20)
+        if args.first_load:
+            return
+        light(url, "json", 1, 0.0, 1.0, server)  # tokenizer loaded, code paths warm
+        levels = p7(rep, url, server, cfg)
+        try:
+            gradio_client_levels(rep, url, cfg["rounds"], server)
+        except Exception as e:  # the light client's figures above are kept either way
+            rep.note("gradio_client levels", f"failed: {type(e).__name__}: {e}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    direct_turn(env, pct(levels[("json", 1)].latencies, 50))
 
 
 if __name__ == "__main__":

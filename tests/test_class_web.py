@@ -208,6 +208,53 @@ def test_api_callers_cannot_name_a_learner_and_get_their_own(site):
     assert "alice" not in token and alice_id not in json.dumps(history)
 
 
+def post_ask(c: httpx.Client, message: str, token: str = "") -> dict:
+    """The plain JSON route a course site's server calls: one POST, one JSON answer."""
+    r = c.post("api/ask", json={"message": message, "learner": token})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_the_plain_ask_route_keeps_each_caller_to_their_own_learner(site, naps):
+    """POST /api/ask skips Gradio's queue and session state; it must still act only for its caller
+    and run in the lanes (8 slow calls never make a /count wait)."""
+    alice, mallory = learner(site), learner(site)
+    alice_id = post_ask(alice, "/whoami")["data"]["learner"]
+    assert alice_id == ask(alice, "/whoami")["data"]["learner"]  # the same learner as Gradio's /ask
+    for claimed in ("alice", alice_id, "user:alice"):
+        assert post_ask(mallory, "/whoami", token=claimed)["data"]["learner"] != alice_id
+    bare = httpx.Client(base_url=site + "/", timeout=60)  # no cookie jar kept: the token names it
+    first = post_ask(bare, "/whoami")
+    bare.cookies.clear()
+    assert post_ask(bare, "/whoami", first["learner"])["data"]["learner"] == first["data"]["learner"] != alice_id
+    naps.release.clear()
+    before = len(naps.started)
+    with ThreadPoolExecutor(8) as pool:
+        pending = [pool.submit(post_ask, learner(site), "/nap") for _ in range(8)]
+        naps.wait_started(before + 8)
+        try:
+            out = post_ask(learner(site), "/count o200k_base The cat sat on the mat")
+            assert out["data"]["counts"] == {"o200k_base": 6} and not any(p.done() for p in pending)
+        finally:
+            naps.release.set()
+        assert [p.result()["text"] for p in pending] == ["awake"] * 8
+
+
+def test_the_plain_ask_route_answers_bad_bodies_and_needs_the_login_when_set(site, tmp_path_factory):
+    c = httpx.Client(base_url=site + "/", timeout=60)
+    for body in ({"mesage": "/count hi"}, {"message": ["/count"]}, {}):
+        r = c.post("api/ask", json=body)
+        assert r.status_code == 422 and "message" in r.text  # which field was wrong
+    assert c.post("api/ask", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    with serve(tmp_path_factory, Naps(), learner_secret="k") as url:
+        r = httpx.post(url + "/api/ask", json={"message": "/whoami"})
+        assert r.status_code == 401 and "signed-in learners only" in r.text
+        expired = {LEARNER_HEADER: sign_learner("k", "ada", ttl_s=-1)}
+        assert httpx.post(url + "/api/ask", json={"message": "/whoami"}, headers=expired).status_code == 401
+        ok = httpx.post(url + "/api/ask", json={"message": "/whoami"}, headers={LEARNER_HEADER: sign_learner("k", "bo")})
+        assert ok.json()["data"]["learner"] == "user:bo" and ok.json()["learner"] == ""
+
+
 def _mcp_whoami(url: str, headers: dict | None = None) -> str:
     from mcp import ClientSession
     from mcp.client.streamable_http import streamablehttp_client

@@ -256,6 +256,18 @@ def test_chat_through_gradio_client(client):
         assert "<strong>1 token</strong> with <code>gpt2</code>" in web.message_text(history[-1]["content"])
 
 
+def test_plain_ask_route_gives_what_gradios_ask_gives(site, client):
+    """POST /api/ask (no Gradio queue, no per-call session state over the page) answers the same."""
+    message = "/count o200k_base The cat sat on the mat"
+    r = httpx.post(site + "/api/ask", json={"message": message})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    plain, gradio = r.json(), client.predict(message, api_name="/ask")
+    assert {k: plain[k] for k in ("text", "html", "data", "error")} == {k: gradio[k] for k in ("text", "html", "data", "error")}
+    assert len(plain["learner"]) == 65  # the server's session token, to send next time
+    bad = httpx.post(site + "/api/ask", json={"message": "/count --tokenizer nope hi"}).json()
+    assert bad["error"] and "nope" in bad["text"]
+
+
 def test_ask_errors_come_back_as_messages(client):
     result = client.predict("/count --tokenizer nope hi", "", api_name="/ask")
     assert result["error"] and ("Unknown tokenizer" in result["text"] or "not a valid tokenizer" in result["text"])
@@ -324,6 +336,8 @@ def test_mount_under_a_path_with_root_path(tutor, tmp_path):
         assert httpx.get(url + "/tutor/config").json()["root"] == url + "/course/tutor"
         out = Client(url + "/tutor/", verbose=False).predict("/count o200k_base hi", api_name="/ask")
         assert out["data"]["counts"]["o200k_base"] == 1
+        plain = httpx.post(url + "/tutor/api/ask", json={"message": "/count o200k_base hi"}).json()
+        assert plain["data"]["counts"]["o200k_base"] == 1
 
 
 def test_signed_learner_required_when_secret_set(tutor, tmp_path):

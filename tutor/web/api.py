@@ -1,13 +1,24 @@
 """Endpoints for clients: `/ask` (one message, the final reply), `/chat` is in turns.py, and one
-endpoint per tool whose signature mirrors the tool's schema (what `--mcp` lists as MCP tools)."""
+endpoint per tool whose signature mirrors the tool's schema (what `--mcp` lists as MCP tools).
+
+`/ask` is served twice: as a Gradio endpoint (gradio_client, `/gradio_api/call/ask`), and as a
+plain JSON route, `POST {path}/api/ask`, for a course site's server or any HTTP client. The plain
+route skips Gradio's queue and the per-call session state Gradio builds over every component of
+the page (most of a sessionless Gradio call's cost), and answers in one response instead of an
+event stream. Both act for the same caller and run the turn in the same lane."""
 
 from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import gradio as gr
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from ..context import Tutor
 from ..tools import Reply, Tool
@@ -16,6 +27,16 @@ from .palette import palette_command
 from .render import reply_markdown, sanitize_markdown
 from .turns import SIGN_IN
 from .uploads import check_file_args
+
+
+def answer(tutor: Tutor, room: Classroom, message: str, token: str | None, request: Any) -> dict:
+    """One /ask turn for the caller `request` names (with the token it was given last time)."""
+    who, token = room.caller(request, token or None)
+    refused = SIGN_IN if who is None else check_file_args(message, tutor, lambda p: room.uploads.owns(who, p))
+    reply = Reply(text=refused, error=True) if refused else room.final(message, who)
+    markdown = reply_markdown(reply)
+    return {"text": markdown, "html": sanitize_markdown(markdown), "data": reply.data, "error": reply.error,
+            "learner": token}
 
 
 def api_endpoints(tutor: Tutor, room: Classroom) -> None:
@@ -28,12 +49,7 @@ def api_endpoints(tutor: Tutor, room: Classroom) -> None:
             message: what a learner would type, e.g. /count The cat sat on the mat
             learner: the token this server returned last time, to keep state between calls (optional)
         """
-        who, token = room.caller(request, learner or None)
-        refused = SIGN_IN if who is None else check_file_args(message, tutor, lambda p: room.uploads.owns(who, p))
-        reply = Reply(text=refused, error=True) if refused else room.final(message, who)
-        markdown = reply_markdown(reply)
-        return {"text": markdown, "html": sanitize_markdown(markdown), "data": reply.data, "error": reply.error,
-                "learner": token}
+        return answer(tutor, room, message, learner, request)
 
     gr.api(ask, api_name="ask", concurrency_limit=None)
     for tool in tutor.registry.tools.values():
@@ -42,6 +58,43 @@ def api_endpoints(tutor: Tutor, room: Classroom) -> None:
         # header), instead of through a loopback client that carries no login.
         gr.api(tool_endpoint(tool, tutor, room), api_name=tool.api_name, api_description=tool.api_description,
                queue=False)
+
+
+class AskBody(BaseModel):
+    """The plain route's request: what a learner would type, and the token returned last time."""
+
+    model_config = ConfigDict(extra="forbid")
+    message: str
+    learner: str = ""
+
+
+@dataclass
+class _Caller:
+    """What identity needs from a request (tutor/web/learners.py), with the course login's name
+    when the site checks logins itself (`mount(..., learner_from=...)`)."""
+
+    headers: Any
+    cookies: Any
+    username: str | None = None
+
+
+def ask_route(fastapi_app: Any, path: str, tutor: Tutor, room: Classroom,
+              learner_from: Callable[[Any], str | None] | None = None) -> None:
+    """`POST {path}/api/ask` with {"message": ..., "learner": token}: the /ask reply as JSON.
+    Added before the page is mounted, so the mount (which takes every path under `path`) does
+    not hide it. The turn runs in FastAPI's thread pool and waits in its lane like any other."""
+    async def ask_http(body: AskBody, request: Request) -> Response:
+        user = learner_from(request) if learner_from is not None else None
+        if inspect.isawaitable(user):  # Gradio's auth_dependency may be async too
+            user = await user
+        if learner_from is not None and not user:
+            raise HTTPException(status_code=401, detail=SIGN_IN)
+        out = await run_in_threadpool(answer, tutor, room, body.message, body.learner,
+                                      _Caller(request.headers, request.cookies, user))
+        return Response(json.dumps(out, ensure_ascii=False, default=str), media_type="application/json")
+
+    fastapi_app.add_api_route(path.rstrip("/") + "/api/ask", ask_http, methods=["POST"], name="tutor_ask",
+                              include_in_schema=False)
 
 
 _PY = {str: str, int: int, float: float, bool: bool, list: list[str]}

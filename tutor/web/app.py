@@ -11,7 +11,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from ..context import Tutor
-from .api import api_endpoints
+from .api import api_endpoints, ask_route
 from .learners import signed_learner
 from .palette import palette
 from .panels import models_markdown, outline_panel, plugins_markdown
@@ -160,7 +160,8 @@ def mount(fastapi_app: Any, path: str = "/tutor", tutor: Tutor | None = None, *,
     the page then builds its URLs as /course/tutor/... . (Gradio's own root_path argument expects
     the prefix inside the request path, so it is not used.)
     learner_from: a function request -> learner id (or None to refuse) for a course login;
-    by default, a signed X-Tutor-Learner header/cookie when TUTOR_LEARNER_SECRET is set."""
+    by default, a signed X-Tutor-Learner header/cookie when TUTOR_LEARNER_SECRET is set.
+    Besides the page and Gradio's API, `POST {path}/api/ask` answers one message as plain JSON."""
     tutor = tutor or Tutor()
     s = tutor.settings
     if learner_from is None and s.learner_secret is not None:
@@ -170,6 +171,7 @@ def mount(fastapi_app: Any, path: str = "/tutor", tutor: Tutor | None = None, *,
     figure_dir.mkdir(parents=True, exist_ok=True)
     blocks = build_app(tutor)
     blocks.classroom.install(fastapi_app)
+    ask_route(fastapi_app, path, tutor, blocks.classroom, learner_from)  # before the mount, which takes all of path
     # Gradio starts every event at once and the lanes (tutor/lanes.py) decide who waits, so its
     # queue only needs room for the lanes' slots and queues; past that it answers "queue full".
     # Each running or waiting turn holds one of Gradio's worker threads.
