@@ -48,7 +48,7 @@ MESSAGE = "/count o200k_base The cat sat on the mat, and then it sat on the hat.
 ROUTES = {"POST /api/ask": "json", "Gradio /gradio_api/call/ask": "gradio"}
 # --quick leaves out the gradio_client levels (50 Client objects take ~20 s to connect) to stay under 2 minutes
 FULL = {"think_s": 3.0, "window_1_s": 90.0, "window_50_s": 60.0, "saturate_s": 20.0, "rounds": {1: 40, 50: 3}}
-QUICK = {"think_s": 2.0, "window_1_s": 16.0, "window_50_s": 8.0, "saturate_s": 3.0, "rounds": {}}
+QUICK = {"think_s": 2.0, "window_1_s": 14.0, "window_50_s": 8.0, "saturate_s": 2.0, "rounds": {}}
 TIMEOUT_S = 60.0
 
 
@@ -230,26 +230,34 @@ def p7(rep: Report, url: str, server: psutil.Process, cfg: dict) -> dict[str, Le
 
 # ---- gradio_client (the old figure) and the first load ------------------------------------------
 
-def client_rounds(client: Client, rounds: int) -> list[float]:
+def client_rounds(client: Client, rounds: int, errors: list | None = None) -> list[float]:
+    """`rounds` back-to-back /ask calls; a call that fails is counted in `errors` (when given)."""
     out = []
     for _ in range(rounds):
         t = time.perf_counter()
-        reply = client.predict(MESSAGE, api_name="/ask")
+        try:
+            reply = client.predict(MESSAGE, api_name="/ask")
+        except Exception as e:  # gradio_client's own timeouts under load: counted, not fatal
+            if errors is None:
+                raise
+            errors.append(f"{type(e).__name__}: {e}"[:200])
+            continue
         out.append(time.perf_counter() - t)
         assert not reply["error"], reply
     return out
 
 
-def gradio_client_levels(rep: Report, url: str, rounds: dict[int, int], server: psutil.Process) -> float:
-    """50 gradio_client threads, back to back (no think time), vs 1; returns the p50 of 1."""
+def gradio_client_levels(rep: Report, url: str, rounds: dict[int, int], server: psutil.Process) -> None:
+    """50 gradio_client threads, back to back (no think time), vs 1."""
     results, idle_mb = {}, server.memory_info().rss / 2**20
     for n, k in rounds.items():
-        clients = [Client(url, verbose=False) for _ in range(n)]  # n learners connected
+        clients, errors = [Client(url, verbose=False) for _ in range(n)], []  # n learners connected
         with ThreadPoolExecutor(n) as pool:
-            lat = [x for xs in pool.map(lambda c: client_rounds(c, k), clients) for x in xs]
+            lat = [x for xs in pool.map(lambda c: client_rounds(c, k, errors), clients) for x in xs]
         results[n] = (pct(lat, 50), pct(lat, 95))
         rep.note(f"{n} learner(s), gradio_client, no think time",
-                 f"p50 {results[n][0] * 1e3:.1f} ms, p95 {results[n][1] * 1e3:.1f} ms, {len(lat)} calls")
+                 f"p50 {results[n][0] * 1e3:.1f} ms, p95 {results[n][1] * 1e3:.1f} ms, {len(lat)} calls, "
+                 f"{len(errors)} failed" + (f" (first: {errors[0]})" if errors else ""))
         if n == 50:
             mb = server.memory_info().rss / 2**20
             print(f"  server RSS: idle {idle_mb:.0f} MiB; with 50 gradio_client learners connected {mb:.0f} MiB "
@@ -257,7 +265,6 @@ def gradio_client_levels(rep: Report, url: str, rounds: dict[int, int], server: 
     rep.figure("P7", "p95 with 50 learners vs 1 (gradio_client threads, back to back)",
                results[50][1] / results[1][1], "<= 3",
                detail=f"{results[50][1] * 1e3:.0f} vs {results[1][1] * 1e3:.0f} ms; not the light client")
-    return results[1][0]
 
 
 def first_load(url: str, rounds: int = 20, sessions: bool = True) -> None:
