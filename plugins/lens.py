@@ -17,10 +17,10 @@ from tutor.tokenizers import visible
 
 MAX_TOKENS = 512
 # The chart's positions: the last few. Each costs one unembedding per layer (for SmolLM2 31 x 576
-# x 49,152 multiply-adds, about 6.5 times what its forward pass spends on one prompt token), so on
-# a 32-token prompt three keep /lens within 1.5x of a plain forward (P8, bench/bench_inspect.py);
-# --positions asks for more.
-GRID_POSITIONS = 3
+# x 49,152 multiply-adds, about 6.5 times what its forward pass spends on one prompt token): on a
+# 32-token prompt, measured on one CPU thread, /lens took 1.3-1.4x a plain forward with two, and
+# 1.45-1.58x with three (P8, bench/bench_inspect.py). --positions asks for more.
+GRID_POSITIONS = 2
 
 
 def lens_parts(model: Any) -> tuple[Any, Any]:
