@@ -127,7 +127,7 @@ def _reply(lm: Any, tokens: list[str], pos: int, names: list[str], logits: Any, 
             f"top-1 at layer {first}. The last layer's lens equals the model's own logits "
             f"(largest difference {diff:.2g}).")
     if last:
-        text += f" The chart shows the last {len(tokens) - last} tokens; `--positions 8` shows more."
+        text += f" The chart shows the last {len(tokens) - last} tokens (`--positions N` sets how many, up to 16)."
     if "untrained" in lm.spec.label:
         text += " This model has untrained weights: its predictions are noise, compare a trained model."
     return Reply(text=text, table=Table(["layer", *(f"top {k + 1}" for k in range(top))], rows),
