@@ -12,9 +12,15 @@ from typing import Annotated, Any
 
 from tutor import Arg, Reply, Table, Text, ToolError, hookimpl
 from tutor.anatomy import blocks_of, family_of, full_name, prompt_inputs, recording
+from tutor.figures import Heatmap
+from tutor.tokenizers import visible
 
 MAX_TOKENS = 512
-GRID_POSITIONS = 6  # the last positions charted: readable, and their unembedding stays a fraction of a forward
+# The chart's positions: the last few. Each costs one unembedding per layer (for SmolLM2 31 x 576
+# x 49,152 multiply-adds, about 6.5 times what its forward pass spends on one prompt token): on a
+# 32-token prompt, measured on one CPU thread, /lens took 1.3-1.4x a plain forward with two, and
+# 1.45-1.58x with three (P8, bench/bench_inspect.py). --positions asks for more.
+GRID_POSITIONS = 2
 
 
 def lens_parts(model: Any) -> tuple[Any, Any]:
@@ -33,13 +39,13 @@ def lens_parts(model: Any) -> tuple[Any, Any]:
 def lens(ctx, model: Annotated[str, Arg("a causal LM, e.g. smollm2-135m", choices="models")],
          prompt: Text = "",
          *, top: Annotated[int, Arg("how many tokens to show per layer", min=1, max=20)] = 5,
-         position: Annotated[int, Arg("which token's prediction (0 = first; -1 = last)")] = -1) -> Reply:
+         position: Annotated[int, Arg("which token's prediction (0 = first; -1 = last)")] = -1,
+         positions: Annotated[int, Arg("how many of the last tokens the chart shows", min=1, max=16)] = GRID_POSITIONS,
+         ) -> Reply:
     """The logit lens: the next-token prediction after each block, read with the model's own final norm and unembedding.
 
     Early blocks usually predict something generic; watch the answer appear layer by layer.
     """
-    import torch
-
     with ctx.model(model, shared=True) as lm:  # one inference pass: decoding streams carry on meanwhile
         norm, unembed = lens_parts(lm.model)
         inputs, tokens = prompt_inputs(lm, prompt, "lens", MAX_TOKENS)
@@ -47,14 +53,15 @@ def lens(ctx, model: Annotated[str, Arg("a causal LM, e.g. smollm2-135m", choice
             raise ToolError(f"--position must be between {-len(tokens)} and {len(tokens) - 1} "
                             f"(the prompt has {len(tokens)} tokens), but got {position}.")
         pos = position % len(tokens)
-        last = max(0, len(tokens) - GRID_POSITIONS)
+        last = max(0, len(tokens) - positions)
         streams, logits, diff = _lens_logits(lm.model, inputs, norm, unembed, last, pos, ctx.cancel)
         return _reply(lm, tokens, pos, streams, logits, last, top, diff)
 
 
 def _lens_logits(model: Any, inputs: dict, norm: Any, unembed: Any, last: int, pos: int, cancel: Any):
     """One forward pass, then one batched unembedding of every layer's stream at the positions
-    shown (the grid's, and `pos` if it lies before them): logits (layers + 1, positions, vocab).
+    shown (the grid's, and `pos` if it lies before them): logits (layers + 1, positions, vocab),
+    and how far the last layer's lens lies from the model's own logits at `pos`.
 
     hidden_states[i] is the stream entering block i (0: the embeddings), so it is block i-1's
     output; the last entry is after the final norm, so the last block's raw output comes from
@@ -63,86 +70,91 @@ def _lens_logits(model: Any, inputs: dict, norm: Any, unembed: Any, last: int, p
 
     blocks_name, blocks = blocks_of(model)
     final = f"{blocks_name}.{len(blocks) - 1}"
-    shown = inputs["input_ids"].shape[1] - last  # the grid's positions: the model's own logits for those alone
-    keep = {"logits_to_keep": shown} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    # the model's own logits at `pos` alone (the check below), not at every position
+    keep = {"logits_to_keep": torch.tensor([pos])} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     with recording(model, keep=(final,), only=(final,), cancel=cancel) as calls, torch.inference_mode():
         out = model(**inputs, output_hidden_states=True, **keep)
         hidden = [*out.hidden_states[:len(blocks)], calls[-1].output]  # each (1, T, d)
         names = ["embeddings", *(f"{blocks_name}.{i}" for i in range(len(blocks)))]
         columns = ([pos] if pos < last else []) + list(range(last, hidden[0].shape[1]))
         stream = torch.stack([h[0, columns] for h in hidden])  # (layers + 1, positions, d)
-        logits = unembed(norm(stream)).float()  # (layers + 1, positions, vocab)
-        diff = (logits[-1, int(pos < last):] - out.logits[0, -shown:].float()).abs().max().item()
+        logits = unembed(norm(stream)).float()  # (layers + 1, positions, vocab); a no-op cast on CPU
+        own = out.logits[0, -1 if keep else pos].float()
+        diff = (logits[-1, 0 if pos < last else pos - last] - own).abs().max().item()
     return names, logits, diff
+
+
+def lens_read(logits: Any, col: int, top: int) -> dict[str, Any]:
+    """What the reply shows, read from the lens logits (layers + 1, positions, vocab): every
+    cell's top-1 id and probability, and at column `col` each layer's `top` best tokens, where
+    the last layer's choice (the prediction) ranks and its probability.
+
+    A probability is exp(logit - logsumexp): one pass over the logits, no softmax written out,
+    and the same numbers softmax gives (tests/test_inspect.py checks them against it)."""
+    import torch
+
+    with torch.inference_mode():
+        best, ids = logits.max(-1)  # (layers + 1, positions)
+        lse = best + (logits - best[..., None]).exp_().sum(-1).log_()  # logsumexp, reusing the max it needs
+        chosen, chosen_lse = logits[:, col].contiguous(), lse[:, col, None]  # (layers + 1, vocab), (layers + 1, 1)
+        top_logit, top_id = chosen.topk(top, -1)
+        final_id = int(ids[-1, col])
+        final_logit = chosen[:, final_id:final_id + 1]
+        return {"top1": ids.tolist(), "top1_p": (best - lse).exp().tolist(), "final_id": final_id,
+                "top_id": top_id.tolist(), "top_p": (top_logit - chosen_lse).exp().tolist(),
+                "final_rank": (chosen > final_logit).sum(-1).tolist(),  # 0: already top-1 there
+                "final_p": (final_logit - chosen_lse).exp()[:, 0].tolist()}
 
 
 def _reply(lm: Any, tokens: list[str], pos: int, names: list[str], logits: Any, last: int, top: int,
            diff: float) -> Reply:
-    import torch
-
-    cache: dict[int, str] = {}
-    decode = lambda i: cache.setdefault(i, lm.tokenizer.decode([i]))  # noqa: E731
     early = pos < last  # then column 0 is pos, and the grid's columns follow
-    chosen = logits[:, 0 if early else pos - last]  # (layers + 1, vocab)
-    cells = logits[:, int(early):]  # (layers + 1, grid positions, vocab)
-    top1, grid_ids = cells.max(-1)
-    grid_p = (top1 - torch.logsumexp(cells, -1)).exp()  # softmax's top-1 without writing a softmax out
-    grid = [[decode(i) for i in row] for row in grid_ids.tolist()]
-    final_id = int(chosen[-1].argmax())
-    probs = torch.softmax(chosen, -1)
-    p_top, id_top = probs.topk(top, -1)
-    ranks = (chosen > chosen[:, final_id:final_id + 1]).sum(-1).tolist()  # 0: already top-1 there
+    read = lens_read(logits, 0 if early else pos - last, top)
+    distinct = sorted({i for row in read["top1"] + read["top_id"] for i in row})
+    decode = dict(zip(distinct, lm.tokenizer.batch_decode([[i] for i in distinct]))).__getitem__  # one call
+    grid = [[decode(i) for i in row[int(early):]] for row in read["top1"]]
+    grid_p = [row[int(early):] for row in read["top1_p"]]
+    final_id = read["final_id"]
     layers, rows = [], []
     for i, name in enumerate(names):
-        best = [{"token": decode(t), "id": t, "p": round(q, 5)} for q, t in zip(p_top[i].tolist(), id_top[i].tolist())]
+        best = [{"token": decode(t), "id": t, "p": round(q, 5)} for q, t in zip(read["top_p"][i], read["top_id"][i])]
         layers.append({"layer": i - 1 if i else "embeddings", "name": name, "top": best,
-                       "final_token_rank": ranks[i], "final_token_p": round(float(probs[i, final_id]), 5)})
+                       "final_token_rank": read["final_rank"][i], "final_token_p": round(read["final_p"][i], 5)})
         rows.append(["emb" if not i else i - 1, *(f"{b['token']!r} {b['p']:.3f}" for b in best)])
     first = next((layer["layer"] for layer in layers if layer["final_token_rank"] == 0), None)
     text = (f"After {tokens[pos]!r} (position {pos}) `{lm.spec.id}` predicts **{decode(final_id)!r}**. "
             f"Reading each block's output through the final norm and the unembedding, that token is first "
             f"top-1 at layer {first}. The last layer's lens equals the model's own logits "
             f"(largest difference {diff:.2g}).")
+    if last:
+        text += f" The chart shows the last {len(tokens) - last} tokens (`--positions N` sets how many, up to 16)."
     if "untrained" in lm.spec.label:
         text += " This model has untrained weights: its predictions are noise, compare a trained model."
     return Reply(text=text, table=Table(["layer", *(f"top {k + 1}" for k in range(top))], rows),
-                 figure=_grid_figure(lm.spec.id, tokens[last:], grid, grid_p.tolist()),
+                 figure=_grid_chart(lm.spec.id, tokens, last, grid, grid_p),
                  data={"model": lm.spec.id, "tokens": tokens, "position": pos, "prediction": decode(final_id),
                        "prediction_id": final_id, "first_layer_top1": first, "layers": layers,
-                       "grid": {"positions": list(range(last, len(tokens))), "top1": grid},
+                       "grid": {"positions": list(range(last, len(tokens))), "top1": grid,
+                                "p": [[round(q, 5) for q in row] for row in grid_p]},
                        "last_layer_max_abs_diff": diff})
 
 
-def _grid_figure(model_id: str, tokens: list[str], grid: list[list[str]], grid_p: list[list[float]]) -> Any:
-    """Layers (rows) x positions (columns): the top-1 token, shaded by its probability. A token
-    is written where it becomes top-1 and left blank while the layers above keep it, so the
-    chart shows where each prediction appears (and draws a fraction of the labels).
-
-    Drawing, not the model, is most of what /lens costs (bench/bench_inspect.py), and every text
-    is measured and drawn twice (the page saves with bbox_inches="tight"), so the chart keeps
-    texts few: no colorbar (its own axes and ticks; the label says what the shade means), a
-    layer tick every 5 layers, margins fixed in inches rather than found by tight_layout."""
-    from matplotlib.figure import Figure
-
-    width, height = 0.9 * len(tokens) + 1.0, 0.16 * len(grid) + 1.3
-    fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(left=0.45 / width, right=1 - 0.1 / width, bottom=0.75 / height, top=1 - 0.45 / height)
-    ax = fig.add_subplot(1, 1, 1)
-    ax.imshow(grid_p, aspect="auto", cmap="Blues", vmin=0, vmax=1, origin="lower")
-    for r, row in enumerate(grid):
-        for c, tok in enumerate(row):
-            if r and grid[r - 1][c] == tok:
-                continue
-            ax.text(c, r, repr(tok)[1:-1][:8], ha="center", va="center", fontsize=6,
-                    color="white" if grid_p[r][c] > 0.6 else "black")
-    ax.set_xticks(range(len(tokens)), [repr(t)[1:-1][:8] for t in tokens], fontsize=7)
-    rows = range(0, len(grid), 5)
-    ax.set_yticks(rows, ["emb" if not r else str(r - 1) for r in rows], fontsize=6)
-    ax.set_xlabel("input token (the prediction is for the token after it)\ncell: the top-1 next token where "
-                  "it first appears; shade: its probability, white to dark blue = 0 to 1", fontsize=7)
-    ax.set_ylabel("layer", fontsize=7)
-    ax.set_title(f"logit lens: top-1 next token after each layer ({model_id})", fontsize=8)
-    return fig
+def _grid_chart(model_id: str, tokens: list[str], last: int, grid: list[list[str]],
+                grid_p: list[list[float]]) -> Heatmap:
+    """Layers (rows, the last on top) x the last positions: the top-1 next token, shaded and
+    labelled with its probability. A shaded HTML table on the page: drawing the same chart with
+    matplotlib cost more than the model's forward pass (bench/bench_inspect.py)."""
+    layer = lambda i: "emb" if not i else str(i - 1)  # noqa: E731
+    order = range(len(grid) - 1, -1, -1)
+    shown = tokens[last:]
+    return Heatmap(
+        title=f"logit lens: top-1 next token after each layer ({model_id})",
+        rows=[layer(i) for i in order], columns=[visible(t) for t in shown],
+        cells=[[visible(t)[:12] for t in grid[i]] for i in order], values=[grid_p[i] for i in order],
+        caption="rows: layers (emb = the embeddings); columns: the input tokens, each cell the top-1 token "
+                "predicted to follow it; shade and number: its probability, white to dark blue = 0 to 1",
+        tips=[[f"layer {layer(i)}, after {t!r} (position {last + c}): {g!r}, p = {p:.4f}"
+               for c, (t, g, p) in enumerate(zip(shown, grid[i], grid_p[i]))] for i in order])
 
 
 @hookimpl

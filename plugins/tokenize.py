@@ -15,7 +15,8 @@ MAX_ROWS = 300
 # yet. Filled as texts bring new ids, so a long text costs one array lookup per token, not one call.
 # Threads may fill it at once: every write is the same value, and a lost one is looked up again.
 _BEGINS_INSIDE: WeakKeyDictionary = WeakKeyDictionary()
-_NAMES: WeakKeyDictionary = WeakKeyDictionary()  # per tokenizer: id -> name, for the ids shown so far
+# per tokenizer: (names, known): an object array id -> name and which ids it holds, filled as texts bring them
+_NAMES: WeakKeyDictionary = WeakKeyDictionary()
 
 
 def tokenize(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers), or online a hub id like t5-small")],
@@ -37,17 +38,18 @@ def tokenize(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers
     tok = ctx.tokenizer(tokenizer)
     ids = tok.encode_for_model(text) if specials else tok.encode(text)
     id_array = np.asarray(ids, dtype=np.int64)
-    known = _NAMES.setdefault(tok, {})  # one lookup per id this tokenizer has ever shown: texts repeat tokens
-    distinct = set(ids)
-    known.update((i, tok.token_name(i)) for i in [i for i in distinct if i not in known])
-    names = {i: known[i] for i in distinct}
+    table = token_names(tok, id_array)
+    distinct = np.flatnonzero(np.bincount(id_array)) if len(id_array) else id_array  # sorted, each once
+    names = dict(zip(distinct.tolist(), table[distinct].tolist()))
     if tok.byte_level:  # build pieces only for what is shown; a few more so the last one's bytes are whole
         parts = pieces(tok, text, ids[:MAX_SPANS + 4])[:MAX_SPANS]
         partial = partial_positions(tok, id_array)
     else:  # offsets come from one encoding of the whole text
         parts = pieces(tok, text, ids)
         partial = [i for i, p in enumerate(parts) if p.partial]
-    spans = [Span(p.text, p.id, i % 6, _title(p), p.special) for i, p in enumerate(parts[:MAX_SPANS])]
+    titles: dict[int, str] = {}  # a whole token's title depends on its id alone: texts repeat tokens
+    spans = [Span(p.text, p.id, i % 6, _title(p) if p.partial else titles.get(p.id) or titles.setdefault(p.id, _title(p)),
+                  p.special) for i, p in enumerate(parts[:MAX_SPANS])]
     rows = [[i, p.id, visible(p.name), p.data.hex(" "), "(special)" if p.special else visible(p.text)]
             for i, p in enumerate(parts[:MAX_ROWS])]
     n = len(ids)
@@ -59,10 +61,29 @@ def tokenize(ctx, tokenizer: Annotated[str, Arg("tokenizer name (see /tokenizers
                      f"table; all {n:,} ids are in the data.")
     return Reply(text="\n\n".join(lines), spans=spans,
                  table=Table(["#", "id", "token", "bytes (hex)", "text"], rows),
-                 data={"tokenizer": tok.name, "ids": ids, "tokens": list(map(known.__getitem__, ids)), "count": n,
+                 data={"tokenizer": tok.name, "ids": ids, "tokens": table[id_array].tolist(), "count": n,
                        "characters": len(text), "partial": partial,
                        "special": np.flatnonzero(np.isin(id_array, list(tok.specials.values()))).tolist()},
                  buttons=[f"/compare {text[:200]}" if "\n" not in text[:200] else "/compare The cat sat on the mat."])
+
+
+def token_names(tok, ids) -> np.ndarray:
+    """An object array id -> name covering `ids` (a NumPy array), each id looked up once per
+    tokenizer: /tokenize names every token of a long text, and a text repeats its tokens."""
+    names, known = _NAMES.get(tok, (None, None))
+    top = int(ids.max()) + 1 if len(ids) else 0
+    if names is None or len(names) < top:
+        size = max(top, tok.vocab_size)
+        grown_names, grown_known = np.full(size, None, dtype=object), np.zeros(size, dtype=bool)
+        if names is not None:
+            grown_names[:len(names)], grown_known[:len(known)] = names, known
+        names, known = grown_names, grown_known
+        _NAMES[tok] = (names, known)
+    new = np.unique(ids[~known[ids]])
+    if len(new):
+        names[new] = [tok.token_name(i) for i in new.tolist()]
+        known[new] = True
+    return names
 
 
 def partial_positions(tok, ids) -> list[int]:

@@ -428,3 +428,28 @@ def test_lens_every_layer_and_grid_cell_equals_the_norm_and_unembedding_of_that_
             assert row == [lm.tokenizer.decode([int(t)]) for t in logits.argmax(-1)], i
         assert data["grid"]["top1"][-1] == [lm.tokenizer.decode([int(t)]) for t in out.logits[0, -GRID_POSITIONS:].argmax(-1)]
     assert data["layers"][-1]["top"][0]["id"] == int(out.logits[0, 0].argmax())
+
+
+@pytest.mark.parametrize("model", ["tiny-gpt2", "tiny-llama"])
+def test_lens_probabilities_equal_softmax_of_each_layers_logits(ask, tiny, model):
+    """lens_read's exp(logit - logsumexp) gives, cell by cell, what softmax over that layer's
+    full logits gives: each top-k probability, the prediction's rank and probability, and every
+    chart cell (--positions widens the chart)."""
+    prompt = "one two three four five six seven"
+    data = ask(f"/lens {model} --top 4 --positions 5 {prompt}").data
+    with tiny.model(model) as lm, torch.no_grad():
+        out = lm.model(**lm.tokenizer(prompt, return_tensors="pt"), output_hidden_states=True)
+        norm, unembed = __import__("plugins.lens", fromlist=["lens_parts"]).lens_parts(lm.model)
+        streams = [unembed(norm(h[0])) for h in out.hidden_states[:-1]] + [out.logits[0]]  # (T, vocab) each
+    positions = data["grid"]["positions"]
+    assert len(positions) == 5 and positions[-1] == len(data["tokens"]) - 1
+    final = data["prediction_id"]
+    for i, logits in enumerate(streams):
+        probs = torch.softmax(logits, -1)
+        p, ids = probs[-1].topk(4)
+        layer = data["layers"][i]
+        assert [t["id"] for t in layer["top"]] == ids.tolist(), i
+        assert [t["p"] for t in layer["top"]] == pytest.approx(p.tolist(), abs=2e-5)
+        assert layer["final_token_p"] == pytest.approx(float(probs[-1, final]), abs=2e-5)
+        assert layer["final_token_rank"] == int((logits[-1] > logits[-1, final]).sum())
+        assert data["grid"]["p"][i] == pytest.approx(probs[positions].max(-1).values.tolist(), abs=2e-5)

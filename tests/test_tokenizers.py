@@ -172,6 +172,30 @@ def test_pieces_show_partial_utf8_honestly(toks):
     assert all("\\x" in p.text for p in partial)
 
 
+@pytest.mark.parametrize("name", ["gpt2", "smollm2", "o200k_base"])
+def test_whole_token_pieces_equal_the_byte_by_byte_walk(toks, name):
+    """_byte_pieces takes a token whose bytes are whole UTF-8 as whole characters without
+    walking its bytes; walking every token (the straightforward way) gives the same texts, and
+    the offsets of the whole ones cut the text back out. Also for a prefix of the ids that ends
+    inside a character, as /tokenize builds only what it shows."""
+    from tutor.tokenizers import pieces
+    from tutor.tokenizers.text import _cut_piece
+
+    tok = toks[name]
+    text = "naïve café 日本語の テキスト 🙂👍🏽 e\u0301 Ελληνικά, then ascii\n\tand tabs"
+    ids = tok.encode(text)
+    for cut in (len(ids), len(ids) - 1, len(ids) // 2):
+        parts = pieces(tok, text, ids[:cut])
+        full = b"".join(tok.token_bytes(i) for i in ids[:cut])
+        pos = 0
+        for p in parts:
+            walked = _cut_piece(tok, p.id, full, pos, pos + len(p.data), p.special)
+            assert (p.text, p.partial) == (walked.text, walked.partial), (cut, p)
+            if not p.partial:
+                assert text[p.start:p.end] == p.text
+            pos += len(p.data)
+
+
 def test_saved_tokenizer_is_registered_now_and_after_restart(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 

@@ -257,7 +257,7 @@ class Reply:
     data: dict[str, Any] = field(default_factory=dict)
     spans: list[Span] = field(default_factory=list)
     table: Table | None = None
-    figure: Any = None  # a matplotlib Figure
+    figure: Any = None  # a matplotlib Figure, or a tutor.figures.Heatmap (an HTML table where one can show)
     files: list[Path] = field(default_factory=list)
     buttons: list[str] = field(default_factory=list)  # commands offered to the learner
     error: bool = False

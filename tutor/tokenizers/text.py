@@ -43,50 +43,57 @@ def pieces(tok: Tokenizer, text: str, ids: list[int]) -> list[Piece]:
 
 
 def _byte_pieces(tok: Tokenizer, ids: list[int]) -> list[Piece]:
-    # one lookup per distinct id: a long text repeats its tokens many times
-    names: dict[int, str] = {}
+    # one lookup per distinct id: a long text repeats its tokens many times. A token whose bytes
+    # are whole UTF-8 on their own always covers whole characters (the text is valid UTF-8), so
+    # only the others need the byte-by-byte walk below.
     datas: dict[int, bytes] = {}
-    for i in set(ids):
-        names[i], datas[i] = tok.token_name(i), tok.token_bytes(i)
+    whole: dict[int, tuple[str, str, bool] | None] = {}  # id -> (name, text, special) when whole, else None
     special_ids = set(tok.specials.values())
+    for i in set(ids):
+        datas[i] = data = tok.token_bytes(i)
+        try:
+            whole[i] = (tok.token_name(i), data.decode("utf-8"), i in special_ids)
+        except UnicodeDecodeError:
+            whole[i] = None
     full = b"".join(datas[i] for i in ids)
-    n = len(full)
-
-    def starts_char(k: int) -> bool:  # byte k begins a character (it is not 10xxxxxx), or is the end
-        return k >= n or full[k] & 0xC0 != 0x80
-
     out, pos, char = [], 0, 0
     for id in ids:
-        chunk = datas[id]
-        a, b = pos, pos + len(chunk)
-        pos = b
-        if starts_char(a) and starts_char(b):
-            text = chunk.decode("utf-8", errors="replace")
-            out.append(Piece(id, names[id], chunk, text, char, char + len(text), id in special_ids))
+        chunk, same = datas[id], whole[id]
+        pos += len(chunk)
+        if same is not None:
+            name, text, special = same
+            out.append(Piece(id, name, chunk, text, char, char + len(text), special))
             char += len(text)
             continue
-        # part of a character: whole characters as text, the cut one as its bytes, named
-        shown, cuts = [], []
-        c0 = a
-        while not starts_char(c0):
-            c0 -= 1
-        while c0 < b:
-            c1 = c0 + 1
-            while not starts_char(c1):
-                c1 += 1
-            x0, x1 = max(c0, a), min(c1, b)  # the part of this character inside the token
-            if (x0, x1) == (c0, c1):
-                shown.append(full[c0:c1].decode("utf-8", errors="replace"))
-            else:
-                shown.append("".join(f"\\x{v:02x}" for v in full[x0:x1]))
-                whole = full[c0:c1].decode("utf-8", errors="replace")
-                which = f"bytes {x0 - c0 + 1}-{x1 - c0}" if x1 - x0 > 1 else f"byte {x0 - c0 + 1}"
-                cuts.append(f"{which} of the {c1 - c0} of {whole!r} (U+{ord(whole[0]):04X})")
-            c0 = c1
+        out.append(_cut_piece(tok, id, full, pos - len(chunk), pos, id in special_ids))
         char += sum(1 for x in chunk if x & 0xC0 != 0x80)  # characters that start in this token
-        out.append(Piece(id, names[id], chunk, "".join(shown), None, None, id in special_ids,
-                         partial="; ".join(cuts)))
     return out
+
+
+def _cut_piece(tok: Tokenizer, id: int, full: bytes, a: int, b: int, special: bool) -> Piece:
+    """Token `id`, bytes a..b of `full`, holding part of a character: whole characters as text,
+    the cut one as its bytes, named."""
+    def starts_char(k: int) -> bool:  # byte k begins a character (it is not 10xxxxxx), or is the end
+        return k >= len(full) or full[k] & 0xC0 != 0x80
+
+    shown, cuts = [], []
+    c0 = a
+    while not starts_char(c0):
+        c0 -= 1
+    while c0 < b:
+        c1 = c0 + 1
+        while not starts_char(c1):
+            c1 += 1
+        x0, x1 = max(c0, a), min(c1, b)  # the part of this character inside the token
+        if (x0, x1) == (c0, c1):
+            shown.append(full[c0:c1].decode("utf-8", errors="replace"))
+        else:
+            shown.append("".join(f"\\x{v:02x}" for v in full[x0:x1]))
+            char = full[c0:c1].decode("utf-8", errors="replace")
+            which = f"bytes {x0 - c0 + 1}-{x1 - c0}" if x1 - x0 > 1 else f"byte {x0 - c0 + 1}"
+            cuts.append(f"{which} of the {c1 - c0} of {char!r} (U+{ord(char[0]):04X})")
+        c0 = c1
+    return Piece(id, tok.token_name(id), full[a:b], "".join(shown), None, None, special, partial="; ".join(cuts))
 
 
 def clean_text(text: str, limit: int) -> tuple[str, list[str]]:

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..figures import Heatmap
 from ..tools import Reply, Span
 from .safe_html import learner_html, tool_html
 
@@ -71,14 +72,17 @@ def reply_markdown(reply: Reply, buttons_as_text: bool = True) -> str:
 
 
 def reply_messages(reply: Reply, figure_dir: Path) -> list[dict[str, Any]]:
-    """One Reply -> assistant messages: the markdown, then a picture per figure or image file.
+    """One Reply -> assistant messages: the markdown, then a picture per figure or image file
+    (a `figures.Heatmap` as its HTML table).
 
     Pictures are written (or copied) into `figure_dir`, the one folder the file route serves."""
     messages: list[dict[str, Any]] = [{"role": "assistant",
                                        "content": sanitize_markdown(reply_markdown(reply, buttons_as_text=False))}]
     if reply.buttons and reply.done:  # commands offered to the learner: one click runs them
         messages[0]["options"] = [{"value": b, "label": b} for b in reply.buttons]
-    if reply.figure is not None:
+    if isinstance(reply.figure, Heatmap):  # shown as HTML built from escaped values: nothing to draw
+        messages.append({"role": "assistant", "content": reply.figure.html()})
+    elif reply.figure is not None:
         figure_dir.mkdir(parents=True, exist_ok=True)
         path = figure_dir / f"{uuid.uuid4().hex}.png"
         reply.figure.savefig(path, dpi=110, bbox_inches="tight")
