@@ -16,11 +16,13 @@ from tutor.figures import Heatmap
 from tutor.tokenizers import visible
 
 MAX_TOKENS = 512
-# The chart's positions: the last few. Each costs one unembedding per layer (for SmolLM2 31 x 576
-# x 49,152 multiply-adds, about 6.5 times what its forward pass spends on one prompt token): on a
-# 32-token prompt, measured on one CPU thread, /lens took 1.3-1.4x a plain forward with two, and
-# 1.45-1.58x with three (P8, bench/bench_inspect.py). --positions asks for more.
-GRID_POSITIONS = 2
+# The chart's positions: the last six, so a learner's usual short prompt is charted whole. Each
+# costs one unembedding per layer (for SmolLM2 31 x 576 x 49,152 multiply-adds, about 6.5 times
+# what its forward pass spends on one prompt token), so the chart, not the forward, sets /lens's
+# cost over a plain forward (P8, bench/bench_inspect.py: about 1.3x with two positions on a
+# 32-token prompt, 1.5x with three). Fewer would flatter that figure by showing less; --positions
+# asks for more or fewer.
+GRID_POSITIONS = 6
 
 
 def lens_parts(model: Any) -> tuple[Any, Any]:

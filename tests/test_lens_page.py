@@ -14,8 +14,8 @@ def test_lens_chart_is_a_shaded_table_in_the_page(browser, app_url):  # noqa: F8
     bot_text(page, "logit lens: top-1 next token", timeout=120_000)
     chart = page.locator("#chat .tutor-heatmap").last
     cells = chart.locator("td")
-    assert cells.count() == 31 * 2  # 30 blocks and the embeddings, the last 2 positions
-    top_right = cells.nth(1)  # the last layer, the last position: the model's own prediction
+    assert cells.count() == 31 * 5  # 30 blocks and the embeddings x the prompt's 5 tokens, all charted
+    top_right = cells.nth(4)  # the last layer, the last position: the model's own prediction
     assert "Paris" in top_right.inner_text()
     shade = top_right.evaluate("e => getComputedStyle(e).backgroundColor")
     assert shade not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)"), shade  # the inline shade survived
