@@ -148,4 +148,4 @@ def _grid_figure(model_id: str, tokens: list[str], grid: list[list[str]], grid_p
 @hookimpl
 def register_tools(register):
     register(lens, example="/lens smollm2-135m The capital of France is",
-             phrases=['logit lens', 'lens'])
+             phrases=['logit lens', 'lens', 'each|every layer predict', 'layer by layer'])
