@@ -1,7 +1,8 @@
 """Plain words -> a tool call, or one short question when the request is ambiguous or incomplete.
 
 It knows no particular tool. Everything comes from the registry: tool names and the phrases a
-tool declares when it registers, parameter names, types and choices from the tool's schema, and
+tool declares when it registers (found by tutor/phrasing.py: stems, alternatives, weak verbs,
+typos), parameter names, types and choices from the tool's schema, file names, and
 model and tokenizer names with their aliases, families ("GPT-4o" -> o200k_base) and
 architectures ("llama" -> smollm2-135m).
 

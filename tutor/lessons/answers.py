@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Any
 from ..explainer import Passage
 from ..tools import Reply
 
+# A quiz scored within this of the text step it quizzes on comes after that step (search.py) and
+# is shown with it, whole, in the answer.
+QUIZ_MARGIN = 0.05
+
 if TYPE_CHECKING:  # search.py's Hit, StepDoc and LessonSearch are named, not imported: it imports us
     from .curriculum import Curriculum
 
@@ -36,8 +40,6 @@ def _match(hit: Any) -> dict:
 def _its_quiz(hits: list[Any]) -> Any:
     """The quiz right behind a text step of its own lesson, scored nearly as high (search.py puts
     such a quiz behind the step it quizzes on), or None."""
-    from .search import QUIZ_MARGIN
-
     if len(hits) > 1 and hits[0].doc.kind == "text" and hits[1].doc.kind == "quiz" and \
             hits[1].doc.lesson == hits[0].doc.lesson and hits[1].score >= hits[0].score - QUIZ_MARGIN:
         return hits[1].doc

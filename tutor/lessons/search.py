@@ -30,6 +30,7 @@ import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from ..tools import valid_unicode
+from .answers import QUIZ_MARGIN  # a quiz this close to its explanation step yields first place to it
 
 if TYPE_CHECKING:
     from ..tools import Reply
@@ -49,7 +50,6 @@ MIN_FUSED = 0.26
 SURE = 0.40
 TITLE_WEIGHT = 1.0  # weight of the lesson-title index in the BM25 part
 LESSON_WEIGHT = 0.1  # share of a lesson's second-best step added to each of its steps
-QUIZ_MARGIN = 0.05  # a quiz within this of its explanation step yields the first place to it
 HEAD_WEIGHT = 0.1  # weight of the cosine between the question and the step's lesson (title and summary)
 
 # Everyday topics no lesson and no tool covers. A question nearer (by the encoder) to one of these
