@@ -59,7 +59,10 @@ def requests(tutor: Tutor, items: list[dict], misses: list | None = None) -> str
     reg, tools = tutor.registry, tutor.registry.tools
 
     def full(line: str):
-        call = commands.parse(line, tools, reg, 10**6)
+        try:
+            call = commands.parse(line, tools, reg, 10**6)
+        except commands.ToolError as e:  # a line the tool refuses is a wrong command, not a crash
+            return "refused", str(e)
         return call.tool.name, {**{p.name: p.default for p in call.tool.params if not p.required}, **call.args}
 
     right = asked = 0

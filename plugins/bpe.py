@@ -964,4 +964,4 @@ def _other_tokenizers(text: str, size: int) -> dict:
 @hookimpl
 def register_tools(register):
     register(bpe, example="/bpe train --merges 10 the cat sat on the mat; the cat ate the hat",
-             phrases=['byte pair', 'bpe merge', 'train a tokenizer', 'train a bpe', 'my bpe'])
+             phrases=['byte pair', 'bpe merge', 'train a tokenizer', 'train a bpe', 'my bpe', 'bpe tokenizer', 'bpe'])

@@ -91,4 +91,4 @@ def aligned(text: str, starts: dict[str, dict[int, str]]) -> str:
 @hookimpl
 def register_tools(register):
     register(compare, example="/compare --tokenizers gpt2,bert-base-uncased,o200k_base Tokenization is unhappily subtle.",
-             phrases=['compare', 'side by side'])
+             phrases=['compare', 'side by side', 'differently', 'difference between'])

@@ -71,4 +71,4 @@ def _list(values) -> str:
 @hookimpl
 def register_tools(register):
     register(decode, example="/decode gpt2 15496 995",
-             phrases=['decode', 'ids to text', 'what text is'])
+             phrases=['decode', 'ids to text', 'into|to text', 'what text'])

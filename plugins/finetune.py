@@ -846,7 +846,7 @@ def _list(ctx) -> Reply:
 def register_tools(register):
     # cancel never waits behind others; list and share answer at once; the rest follow a job
     register(finetune, example="/finetune --corpus python-docs --steps 5",  # runs as listed: no upload
-             phrases=['fine-tune', 'fine tune', 'finetune', 'fine-tuning', 'fine-tuned', 'finetuned'],
+             phrases=['fine-tune', 'fine tune', 'finetune', 'fine-tuning', 'fine-tuned', 'finetuned', '~train'],
              lane=lambda args: {"cancel": "control", "list": "quick", "share": "quick"}.get(args.get("action"), "long"))
 
 

@@ -300,4 +300,4 @@ def _manual_step(ctx, model, text, chat, sampling, notes, options_given: bool) -
 @hookimpl
 def register_tools(register):
     register(generate, example="/generate --greedy --max-tokens 30 The cat sat on the",
-             phrases=['generate', 'continue', 'complete the text'])
+             phrases=['generate', 'continue', 'complete', '~write'])

@@ -362,4 +362,4 @@ def _histogram_figure(name: str, counts: list[float], stats: dict, per_position:
 @hookimpl
 def register_tools(register):
     register(inspect, example="/inspect distilgpt2-arch",
-             phrases=['inspect', 'modules', 'module tree', 'architecture', 'layers of'])
+             phrases=['inspect', 'modules', 'module tree', 'architecture', 'layers of', 'inside'])

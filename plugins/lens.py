@@ -162,4 +162,4 @@ def _grid_chart(model_id: str, tokens: list[str], last: int, grid: list[list[str
 @hookimpl
 def register_tools(register):
     register(lens, example="/lens smollm2-135m The capital of France is",
-             phrases=['logit lens', 'lens'])
+             phrases=['logit lens', 'lens', 'each|every layer predict', 'layer by layer'])

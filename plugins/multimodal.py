@@ -205,6 +205,6 @@ def spectrogram(ctx, *, seconds: Annotated[float, Arg("length of the test sound,
 @hookimpl
 def register_tools(register):
     register(patches, example="/patches --size 224 --patch 16",
-             phrases=['patches', 'vision transformer', 'image into', 'picture into'])
+             phrases=['patches', 'vision transformer', 'image|picture|photo into', 'into patches'])
     register(spectrogram, example="/spectrogram --seconds 5",
              phrases=['spectrogram', 'log-mel', 'mel bands', 'audio front end'])

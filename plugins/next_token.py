@@ -137,4 +137,4 @@ def _figure(stages, shown, label, greedy, temperature, top_k, top_p):
 @hookimpl
 def register_tools(register):
     register(next_token, name="next", example="/next --temperature 0.7 --top-k 5 The cat sat on the",
-             phrases=['next token', 'next tokens', 'next word', 'comes next', 'likely next', 'next-token'])
+             phrases=['next token', 'next tokens', 'next word', 'comes next', 'likely next', 'next-token', 'follows', 'comes after'])

@@ -153,4 +153,4 @@ def library_default(tok: Tokenizer, sample: str) -> dict:
 @hookimpl
 def register_tools(register):
     register(pitfalls, example="/pitfalls In 2024 the unhappiness index rose to 1,234,567.",
-             phrases=['pitfalls', 'tokenizer surprises', 'tokenization surprises', 'tokenization pitfalls'])
+             phrases=['pitfalls', 'tokenizer surprises', 'tokenization surprises', 'tokenization pitfalls', 'tokenizer pitfalls', 'pitfalls of'])

@@ -154,4 +154,4 @@ def _explain(tok, parts, names: dict[int, str], partial: list[int], text: str) -
 @hookimpl
 def register_tools(register):
     register(tokenize, example="/tokenize gpt2 unhappiness",
-             phrases=['tokenize', 'tokenise', 'split into tokens', 'tokens of', 'cut into tokens'])
+             phrases=['tokenize', 'tokenise', 'split|break|chop into tokens', 'split', 'tokens of', 'ids of', 'token ids'])

@@ -167,4 +167,4 @@ def _prefix_check(tok: Tokenizer, length: int) -> Reply:
 @hookimpl
 def register_tools(register):
     register(vocab, example='/vocab gpt2 " the"',
-             phrases=['vocabulary', 'vocab', 'look up', 'merged to make', 'which tokens were merged', 'parents of'])
+             phrases=['vocabulary', 'vocab', 'look up', 'merged to make', 'which tokens were merged', 'parents of', 'a token in'])

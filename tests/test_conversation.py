@@ -53,8 +53,13 @@ def test_requests_of_the_tuning_half_run_the_right_command_or_ask(tutor, names):
     assert right / len(REQUESTS["tuning"]) >= 0.95, wrong
 
 
+# Questions of the set that quote a text and name a tokenizer: running the tool is the better
+# answer (the real tokens, with the lesson's point beside them), as "how does bert tokenize 'playing'?".
+RUN_A_TOOL = {"how does gpt2 split 'the cat unhappily'?"}
+
+
 def test_free_questions_and_off_topic_are_not_taken_for_requests(tutor, names):
-    for q in [x["q"] for x in QUESTIONS["tuning"]] + QUESTIONS["off_topic"]["tuning"]:
+    for q in [x["q"] for x in QUESTIONS["tuning"] if x["q"] not in RUN_A_TOOL] + QUESTIONS["off_topic"]["tuning"]:
         assert intents.interpret(q, tutor.registry.tools, names) is None, q
 
 
@@ -184,3 +189,20 @@ def test_a_free_question_with_a_lone_surrogate_is_answered_clearly_where_it_is_r
         tutor.lesson_search.rank("\udc00 why divide by sqrt(d_k)?")
     shown = ask("/tokenize gpt2 a\ud800b")
     assert not shown.error and "surrogate" in shown.text, shown.text
+
+
+def test_a_quiz_never_outranks_the_explanation_it_quizzes_on_and_follows_it(tutor):
+    q = "1,000 sequences, batch size 4, gradient accumulation 5: how many optimizer steps per epoch?"
+    hits = tutor.lesson_search.rank(q, k=3)
+    assert [(h.doc.kind, h.doc.lesson) for h in hits[:2]] == [("text", "train-batches-epochs"), ("quiz", "train-batches-epochs")]
+    assert hits[0].score >= hits[1].score
+    reply = tutor.lesson_search.answer(q)
+    assert reply.data["step"] == hits[0].doc.step and "quizzes on it" in reply.text and "**Answer:** 50" in reply.text
+
+
+def test_off_topic_tuning_questions_are_all_declined_and_on_topic_ones_answered(tutor):
+    search = tutor.lesson_search
+    off = QUESTIONS["off_topic"]["tuning"]
+    assert not [q for q, h in zip(off, search.rank_many(off, k=8)) if search.covered(h, q)]
+    on = [x["q"] for x in QUESTIONS["tuning"]]
+    assert not [q for q, h in zip(on, search.rank_many(on, k=8)) if not search.covered(h, q)]

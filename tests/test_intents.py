@@ -41,3 +41,53 @@ def test_a_question_stays_a_question(read, question):
 def test_a_name_asked_about_is_never_the_text(read):
     asked = read("inspect bert")
     assert isinstance(asked, intents.Ask) and asked.buttons == ("/inspect bert-base-uncased", "/inspect minilm-l6")
+
+
+@pytest.mark.parametrize("say, line", [
+    ("tokenzie 'hello' with gpt2", "/tokenize gpt2 hello"),  # two letters swapped
+    ("plot the atention of smollm2 for 'hi there'", "/attention smollm2-135m hi there"),  # a letter missing
+    ("break unhappiness into tokens with o200k", "/tokenize o200k_base unhappiness"),  # "into" is the phrase's
+    ("train a bpe tokenizer on my file notes.txt", "/bpe --file notes.txt train"),  # a file name fills --file
+    ("learn 10 bpe merges from 'low lower newest widest'", "/bpe --merges 10 train low lower newest widest"),
+    ("turn 40 1842 into text using cl100k", "/decode cl100k_base 40 1842"),  # the ids before the phrase
+    ("compare all tokenizers on 'Tokenization is fun'", "/compare Tokenization is fun"),  # /tokenizers takes no text
+    ("write a story about a dragon with smollm2", "/generate smollm2-135m a story about a dragon"),  # weak + a name
+    ("which tokenizers are available?", "/tokenizers"),  # what/which opens the tool's phrase
+    ("what modules does smollm2 have?", "/inspect smollm2-135m"),
+])
+def test_the_general_grammar(read, say, line):
+    assert read(say) == intents.Run(line)
+
+
+@pytest.mark.parametrize("text", [
+    "write me a poem about the sea",  # a weak verb alone asks the tutor, not a tool
+    "what is the embedding matrix?",  # a tool's topic, asked about
+    "which tokenizer does gemma use?",  # "tokenizer" is no typo of "tokenize"
+])
+def test_no_request(read, text):
+    assert read(text) is None
+
+
+def test_a_missing_choice_is_asked_never_taken_from_the_text(read):
+    asked = read("bpe on 'low lower lowest'")
+    assert isinstance(asked, intents.Ask) and asked.question == "Which action?"
+    assert asked.buttons[0].startswith("/bpe train")
+
+
+def test_typos_are_forgiven_only_one_edit_away():
+    def close(typed, declared):  # both as phrases are compared: by their stems
+        return intents.close(intents.canon(typed), intents.canon(declared))
+    assert close("tokenzie", "tokenize") and close("mnay", "many") and close("genrate", "generate")
+    assert not close("model", "modules") and not close("tokenizer", "tokenize") and not close("players", "layer")
+
+
+def test_a_plugin_declares_alternatives_and_weak_verbs_at_register(tutor):
+    from tutor.tools import Text, Tool
+
+    def shout(ctx, text: Text = "") -> None:
+        """Say TEXT in capitals."""
+    tool = Tool.from_function(shout, phrases=["shout|yell|holler", "~say"])
+    names = intents.Names.build(tutor.registry, tutor.available_models())
+    tools = {"shout": tool}
+    assert intents.interpret("yell 'hello there'", tools, names) == intents.Run("/shout hello there")
+    assert intents.interpret("say hello", tools, names) is None  # weak: nothing else points at the tool

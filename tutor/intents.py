@@ -1,7 +1,8 @@
 """Plain words -> a tool call, or one short question when the request is ambiguous or incomplete.
 
 It knows no particular tool. Everything comes from the registry: tool names and the phrases a
-tool declares when it registers, parameter names, types and choices from the tool's schema, and
+tool declares when it registers (found by tutor/phrasing.py: stems, alternatives, weak verbs,
+typos), parameter names, types and choices from the tool's schema, file names, and
 model and tokenizer names with their aliases, families ("GPT-4o" -> o200k_base) and
 architectures ("llama" -> smollm2-135m).
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .hub_ids import is_hub_id
+from .phrasing import GLUE, PAD, Message, canon, close, phrase_spans, stem, weak_spans  # noqa: F401 (close: part of the API)
 from .tools import Param, Tool
 
 KINDS = ("models", "tokenizers")
@@ -27,13 +29,8 @@ QUESTION = re.compile(r"^(?:(?:in|on|at|for|from|to|with|by)\s+(?:what|which)|wh
 # In a question, unquoted words that open with an article name a kind of thing, not a text to run
 # on: "how many tokens is a whole instruction?" asks the lessons, "how many tokens is hello?" a tool.
 A_KIND = re.compile(r"^(?:a|an|one|every|each|any|some|my|your)\s", re.I)
-QUOTED = re.compile(r"""(?:^|(?<=[\s(:,]))(?:"([^"]+)"|'([^']+)'|“([^”]+)”|‘([^’]+)’)(?=$|[\s?.!,;:)])""")
-WORD = re.compile(r"[A-Za-z0-9][\w./-]*[A-Za-z0-9]|[A-Za-z0-9]")
 NUMBER = r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)"  # 3, 0.7, 1e-4
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
-PAD = "\x01"  # fills the place of a number word's letters after its digits, so positions are kept
+BETWEEN = r"(?:(?!(?:into|of|to|in|on|for|with|and|from|by)\b)[a-z]+\s+)?"  # "10 bpe merges", never "96 into patches"
 BEFORE_NAME = re.compile(r"(?:\b(?:with|in|using|on|for|by|from|of|through|via|to)\s+(?:the\s+)?)$", re.I)
 AFTER_NAME = re.compile(r"^\s*(?:model|tokenizer|encoding|vocab(?:ulary)?)\b", re.I)
 FILLER = re.compile(r"^(?:[\s,:;.!?-]|\b(?:for|after|of|on|in|with|about|from|to|as|is|are|be|would|does|do|into|using|by|me|my|"
@@ -44,13 +41,6 @@ JOINER = re.compile(r"\s+(?:with|using|and|via)\s*$", re.I)
 KIND_WORDS = re.compile(r"\s*\b(?:across|in|with|for|on|using|through)\s+(?:(?:all|every|each|the|several)\s+)*"
                         r"(?:tokenizers?|models?)\s*$", re.I)  # "compare unhappiness across tokenizers"
 VERB_AT_END = re.compile(r"\s+(?:have|has|take|takes|use|uses|need|needs|make|makes|be|get|gets|give|gives)$", re.I)
-# Words a phrase may skip or a message may put in between ("ids back into text" says "ids to text").
-GLUE = {"to", "into", "of", "the", "a", "an", "in", "on", "for", "my", "me", "all", "back", "up", "its", "their"}
-# Everyday verbs and adjectives that mean the same to a request: both a tool's phrases and the
-# message are read through this, so "break it into tokens" meets a tool that says "split into tokens".
-SAME = {"break": "split", "cut": "split", "chop": "split", "divid": "split", "display": "show", "print": "show",
-        "closest": "nearest", "neighbor": "neighbour", "similar": "nearest", "turn": "convert", "tokenis": "tokeniz",
-        "in": "of", "for": "of", "encod": "tokeniz", "finish": "continu", "sampl": "generat"}
 
 
 @dataclass(frozen=True)
@@ -62,24 +52,6 @@ class Run:
 class Ask:
     question: str
     buttons: tuple[str, ...]  # whole commands, one per answer
-
-
-def stem(word: str) -> str:
-    """'tokenizes' -> 'tokeniz', 'merged' -> 'merg': close enough to match declared phrases."""
-    word = word.lower()
-    for suffix, keep in (("ization", "iz"), ("isation", "iz"), ("ation", "at")):  # generation ~ generate
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)] + keep
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    return word[:-1] if word.endswith("e") and len(word) > 3 else word
-
-
-def canon(word: str) -> str:
-    """A word as phrases are compared: its stem, everyday synonyms folded ('breaks' -> 'split')."""
-    return SAME.get(stem(word), stem(word))
 
 
 def norm(surface: str) -> str:
@@ -153,70 +125,6 @@ class Names:
         return list(dict.fromkeys(n for entries in self.table.values() for p, k, n in entries if k == kind and p == 0))
 
 
-# ---- reading the message ------------------------------------------------------------------------
-
-@dataclass
-class Message:
-    text: str  # as typed
-    masked: str  # lower case; quoted text and "'s" blanked out, positions kept
-    quotes: list[str]
-    words: list[tuple[str, int, int]]  # (word, start, end) in masked
-
-    @classmethod
-    def read(cls, text: str) -> "Message":
-        quotes, masked = [], list(text.lower())
-        for m in QUOTED.finditer(text):
-            quotes.append(next(g for g in m.groups() if g is not None))
-            masked[m.start():m.end()] = " " * (m.end() - m.start())
-        flat = re.sub(r"'s\b", "  ", "".join(masked))
-        flat = re.sub(r"\b(?:" + "|".join(NUMBER_WORDS) + r")\b",  # "layer two" -> "layer 2"
-                      lambda m: NUMBER_WORDS[m.group()].ljust(len(m.group()), PAD), flat)
-        return cls(text, flat, quotes, [(m.group(), m.start(), m.end()) for m in WORD.finditer(flat)])
-
-    def parts(self) -> list[tuple[str, int, int]]:
-        """Words split at - and _ ('top-k' -> top, k) with their spans, for phrase matching."""
-        out = []
-        for word, start, _ in self.words:
-            for m in re.finditer(r"[a-z0-9]+", word):
-                out.append((m.group(), start + m.start(), start + m.end()))
-        return out
-
-
-def phrase_spans(tool: Tool, msg: Message) -> list[tuple[float, int, int]]:
-    """(length in words, start, end) of every phrase of the tool found in the message. A phrase
-    found word for word counts its length; one whose content words are all there, in any order,
-    within a few words of each other ("tokens similar to", "ids back into text") counts half a
-    word less, so an exact phrase of the same length wins; a question never matches that loosely
-    ("print(model) shows ..., which runs first?" is no request for /models)."""
-    parts = msg.parts()
-    stems = [canon(p) for p, _, _ in parts]
-    found: list[tuple[float, int, int]] = [(1, s, e) for w, s, e in msg.words if w == tool.name]
-    for phrase in tool.phrases:
-        want = [canon(w) for w in re.findall(r"[a-z0-9]+", phrase)]
-        for i in range(len(stems) - len(want) + 1):
-            if want and stems[i:i + len(want)] == want:
-                found.append((len(want), parts[i][1], parts[i + len(want) - 1][2]))
-        content = [w for w in want if w not in GLUE]
-        if len(content) >= 2 and "?" not in msg.text and not any(f[0] >= len(want) for f in found):
-            found += _scattered(content, stems, parts, msg.text)
-    return found
-
-
-def _scattered(content: list[str], stems: list[str], parts: list, text: str) -> list[tuple[float, int, int]]:
-    """The phrase's content words in any order within a window a little longer than the phrase,
-    never across a sentence's end."""
-    width = len(content) + 3
-    places = [j for j, w in enumerate(stems) if not w.isdigit()]  # "ids 464 3797 back into text"
-    for k, i in enumerate(places):
-        window = places[k:k + width]
-        if stems[i] in content and set(content) <= {stems[j] for j in window}:
-            last = max(j for j in window if stems[j] in content)
-            if not re.search(r"[.?!;]\s", text[parts[i][1]:parts[last][2]]):  # each word its own span:
-                used = [j for j in window if stems[j] in content and j <= last]  # what lies between is text
-                return [(len(content) - 0.5 if j == i else 0, parts[j][1], parts[j][2]) for j in used]
-    return []
-
-
 def mentions(msg: Message, names: Names) -> list[tuple[str, int, int]]:
     """(surface, start, end) of each registry name in the message, longest first at each place."""
     out, words, i = [], msg.words, 0
@@ -241,6 +149,7 @@ class Fill:
     args: dict[str, Any] = field(default_factory=dict)
     spans: list[tuple[int, int]] = field(default_factory=list)  # what the arguments used up
     evidence: int = 0  # how many arguments the words gave: ranks tools that share a phrase
+    named: int = 0  # numbers given by their option's name ("patch size 16"): a question can ask for these
     ask: tuple[str, str, list[str]] | None = None  # (question, parameter, candidates)
 
     def take(self, name: str, value: Any, start: int, end: int) -> None:
@@ -267,7 +176,7 @@ def numbers_in(p: Param, msg: Message) -> list[tuple[str, str, int, int]]:
     for words in param_names(p):
         name = r"[\s_-]*".join(re.escape(w) for w in words) + r"\w*(?:\s+(?:size|count|number|width|length))?"
         for pattern in (rf"\b{name}\s*(?:=|:|of|to|is|at|equals?)?\s*{NUMBER}(?!\w)",
-                        rf"(?<![\w.]){NUMBER}{PAD}*\s*-?\s*{re.escape(stem(words[-1]))}\w*\b"):
+                        rf"(?<![\w.]){NUMBER}{PAD}*\s*-?\s*{BETWEEN}{re.escape(stem(words[-1]))}\w*\b"):
             for m in re.finditer(pattern, msg.masked):
                 end = m.end()
                 while end < len(msg.masked) and msg.masked[end] == PAD:  # the rest of "two"
@@ -281,6 +190,7 @@ def take_numbers(found: list[tuple[str, str, int, int]], fill: Fill) -> None:
     for name, value, start, end in sorted(found, key=lambda f: f[2] - f[3]):  # longest first
         if name not in fill.args and not any(start < b and a < end for a, b in used):
             fill.take(name, value, start, end)
+            fill.named += 1
             used.append((start, end))
 
 
@@ -292,6 +202,10 @@ def _word_choice(p: Param, msg: Message, fill: Fill) -> None:
                 fill.take(p.name, True, start, end)
                 return
         return
+    for word, start, end in msg.words:  # a one-word choice by its stem or an everyday synonym
+        if word not in p.choices and any(" " not in c and "-" not in c and canon(word) == canon(c) for c in p.choices):
+            fill.take(p.name, next(c for c in p.choices if canon(word) == canon(c)), start, end)
+            return
     for choice in p.choices:  # "python docs" names python-docs; "corpus lessons" uses up both words
         flexible = r"[\s_-]*".join(re.escape(w) for w in re.split(r"[\s_-]+", choice))
         name = r"[\s_-]*".join(map(re.escape, p.name.split("_")))
@@ -305,6 +219,14 @@ def _word_option(p: Param, msg: Message, fill: Fill) -> None:
     """A free word for a string option named right before it: "masking sat" -> --mask sat."""
     m = re.search(rf"\b{re.escape(p.name)}(?:ing)?\s*[:=]?\s+([^\s,;]+)", msg.masked)
     if m and m.group(1) not in GLUE:
+        fill.take(p.name, msg.text[m.start(1):m.end(1)], m.start(), m.end())
+
+
+def _word_file(p: Param, msg: Message, fill: Fill) -> None:
+    """A file name the message gives ("on my file notes.txt"): the tool's `file`, words before it included."""
+    m = re.search(r"(?:\b(?:my|the|this)\s+)?(?:\b(?:file|upload)\s+)?\b([\w./-]*[a-z][\w./-]*\.[a-z][a-z0-9]{1,4})\b",
+                  msg.masked)
+    if m:
         fill.take(p.name, msg.text[m.start(1):m.end(1)], m.start(), m.end())
 
 
@@ -367,7 +289,9 @@ def fill(tool: Tool, msg: Message, names: Names, phrases: list[tuple[int, int, i
             numbers += numbers_in(p, msg)
         elif p.type is bool or (isinstance(p.choices, tuple) and p.type is str):
             _word_choice(p, msg, out)
-        elif p.option and p.type is str and not p.choices and not param_kind(p) and p.name != "file":
+        elif p.name == "file" and p.type is str:
+            _word_file(p, msg, out)
+        elif p.option and p.type is str and not p.choices and not param_kind(p):
             _word_option(p, msg, out)
     take_numbers(numbers, out)
     _fill_names(tool, msg, names, out)
@@ -379,8 +303,13 @@ def fill(tool: Tool, msg: Message, names: Names, phrases: list[tuple[int, int, i
                 out.evidence += bool(msg.quotes)  # a quoted text is what a text tool works on
         elif p.type is list and not param_kind(p) and p.name not in out.args:
             words = [w for w in re.sub(r"[,\[\]()]", " ", _leftover(msg, out, start)).split() if w.lower() not in GLUE]
+            if not words:  # "turn 40 1842 into text": the numbers came before the phrase
+                words = [w for w in re.sub(r"[,\[\]()]", " ", _leftover(msg, out, 0)).split() if w.isdigit()]
             if words:
                 out.args[p.name] = words
+    missing = [p for p in tool.params if p.required and isinstance(p.choices, tuple) and p.name not in out.args]
+    if missing and out.ask is None:  # "/bpe" with no action: ask which, never take a word of the text for it
+        out.ask = (f"Which {missing[0].name}?", missing[0].name, list(missing[0].choices)[:4])
     return out
 
 
@@ -409,34 +338,63 @@ def command_line(tool: Tool, args: dict[str, Any]) -> str:
 
 # ---- the request --------------------------------------------------------------------------------
 
+def _candidates(tools: dict[str, Tool], msg: Message, names: Names) -> list:
+    """((phrase length, evidence), phrase start, tool, fill) for each tool the words may mean."""
+    scored = []
+    for tool in tools.values():
+        spans = phrase_spans(tool, msg)
+        weak = not spans
+        spans = spans or weak_spans(tool, msg)
+        if not spans:
+            continue
+        got = fill(tool, msg, names, spans)
+        if weak and not (got.named or any(param_kind(p) and p.name in got.args for p in tool.params)):
+            continue  # "write me a poem" asks the tutor; "write a story with smollm2" asks a tool
+        if msg.quotes and not any(p.rest or p.type is list for p in tool.params):
+            continue  # a quoted text is for a tool that takes one ("compare all tokenizers on 'x'")
+        length, start, _ = max(spans, key=lambda s: (s[0], -s[1]))
+        scored.append(((length, got.evidence), start, tool, got))
+    scored.sort(key=lambda x: (x[0], -x[1]), reverse=True)
+    return scored
+
+
+def _essential(tool: Tool, got: Fill) -> bool:
+    """Whether the tool misses its text: the one its summary names in capitals ("Count the tokens of TEXT")."""
+    return any(p.rest and p.name not in got.args and p.name.upper() in tool.summary for p in tool.params)
+
+
+def _a_question(text: str, msg: Message, rank: tuple, start: int, tool: Tool, got: Fill) -> bool:
+    """A question ("what is attention?") is about a tool's topic, not a request, unless the tool's
+    phrase opens it ("how many tokens is ...", "which tokenizers are available?", "what modules
+    does smollm2 have?"), it gives an option by name ("... with patch size 16?"), or it quotes a
+    text for a named or clearly phrased tool ("what comes next after 'The cat'?"). The last
+    sentence decides."""
+    last = re.split(r"[?.!]\s+", text.strip())[-1]
+    if not QUESTION.match(last):
+        return False
+    words = [s for _, s, _ in msg.words]
+    if re.match(r"(?:what|which)\s", last, re.I) and len(words) > 1 and start == words[1] and not got.ask:
+        return _essential(tool, got) or (not msg.quotes and any(  # "what modules does smollm2 have?"
+            p.rest and A_KIND.match(str(got.args.get(p.name, ""))) for p in tool.params))
+    named = any(param_kind(p) and p.name in got.args for p in tool.params)
+    if start > words[0] and not (got.named or (msg.quotes and (rank[0] >= 2 or named))):
+        return True
+    if not msg.quotes and (_essential(tool, got) if got.named else any(p.rest and p.name not in got.args
+                                                                          for p in tool.params)):
+        return True  # "how many tokens are in o200k_base?" asks about the lessons' facts
+    return not msg.quotes and any(p.rest and A_KIND.match(str(got.args.get(p.name, ""))) for p in tool.params)
+
+
 def interpret(text: str, tools: dict[str, Tool], names: Names) -> Run | Ask | None:
     """The tool call a plain-language request means, a question back, or None (not a request)."""
     msg = Message.read(text)
     if not msg.words and not msg.quotes:
         return None
-    scored = []
-    for tool in tools.values():
-        spans = phrase_spans(tool, msg)
-        if spans:
-            length, start, _ = max(spans, key=lambda s: (s[0], -s[1]))
-            got = fill(tool, msg, names, spans)
-            scored.append(((length, got.evidence), start, tool, got))
+    scored = _candidates(tools, msg, names)
     if not scored:
         return None
-    scored.sort(key=lambda x: (x[0], -x[1]), reverse=True)
     rank, start, tool, got = scored[0]
-    # A question ("what is attention?") is about a tool's topic, not a request, unless the tool's
-    # phrase opens it ("how many tokens is ...") or it quotes a text for a named or clearly
-    # phrased tool ("what comes next after 'The cat'?"). The last sentence decides.
-    last = re.split(r"[?.!]\s+", text.strip())[-1]
-    first_word = msg.words[0][1] if msg.words else 0
-    if QUESTION.match(last) and start > first_word and not (
-            msg.quotes and (rank[0] >= 2 or any(param_kind(p) and p.name in got.args for p in tool.params))):
-        return None
-    if QUESTION.match(last) and not msg.quotes and any(p.rest and p.name not in got.args for p in tool.params):
-        return None  # "how many tokens are in o200k_base?" asks about the lessons' facts
-    if QUESTION.match(last) and not msg.quotes and any(p.rest and A_KIND.match(str(got.args.get(p.name, "")))
-                                                       for p in tool.params):
+    if _a_question(text, msg, rank, start, tool, got):
         return None
     rivals = [t for r, at, t, _ in scored[1:] if r == rank and at == start]  # else the earlier phrase leads
     if rivals:

@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Any
 from ..explainer import Passage
 from ..tools import Reply
 
+# A quiz scored within this of the text step it quizzes on comes after that step (search.py) and
+# is shown with it, whole, in the answer.
+QUIZ_MARGIN = 0.05
+
 if TYPE_CHECKING:  # search.py's Hit, StepDoc and LessonSearch are named, not imported: it imports us
     from .curriculum import Curriculum
 
@@ -33,6 +37,15 @@ def _match(hit: Any) -> dict:
     return {"lesson": hit.doc.lesson, "step": hit.doc.step, "score": round(hit.score, 3)}
 
 
+def _its_quiz(hits: list[Any]) -> Any:
+    """The quiz right behind a text step of its own lesson, scored nearly as high (search.py puts
+    such a quiz behind the step it quizzes on), or None."""
+    if len(hits) > 1 and hits[0].doc.kind == "text" and hits[1].doc.kind == "quiz" and \
+            hits[1].doc.lesson == hits[0].doc.lesson and hits[1].score >= hits[0].score - QUIZ_MARGIN:
+        return hits[1].doc
+    return None
+
+
 def covered_reply(cur: "Curriculum", hits: list[Any], lead: str = "") -> Reply:
     top = hits[0].doc
     lesson = cur.get(top.lesson)
@@ -42,6 +55,9 @@ def covered_reply(cur: "Curriculum", hits: list[Any], lead: str = "") -> Reply:
             others.append(h.doc.lesson)
     parts = [lead] if lead else []
     parts += [f"From **{_label(cur, top.lesson)}** (step {top.step} of {len(lesson.steps)}):", "", top.shown]
+    quiz = _its_quiz(hits)
+    if quiz is not None:  # the explanation leads; the quiz on it, as close an answer, follows whole
+        parts += ["", f"Step {quiz.step} quizzes on it:", "", quiz.shown]
     if others:
         parts += ["", "See also: " + ", ".join(_label(cur, o) for o in others[:2]) + "."]
     opener = f"lesson {top.lesson} {top.step}"

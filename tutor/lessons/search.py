@@ -30,6 +30,7 @@ import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from ..tools import valid_unicode
+from .answers import QUIZ_MARGIN  # a quiz this close to its explanation step yields first place to it
 
 if TYPE_CHECKING:
     from ..tools import Reply
@@ -41,13 +42,14 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index buil
 
 ENCODER_MODEL = "minilm-l6"
 # Fusion weights and the "covered" bar, set on the tuning half of tests/data/conversation_questions.yaml.
-DENSE_WEIGHT = 0.3  # share of the dense cosine in the fused score; the rest is squashed BM25
+DENSE_WEIGHT = 0.5  # share of the dense cosine in the fused score; the rest is squashed BM25
 BM25_SCALE = 4.0  # a raw BM25 score of this size counts as half-sure (s / (s + scale))
 # A question is covered when its best step scores MIN_FUSED and most of its content words occur in
 # the lessons, or when the step scores SURE whatever the words ("what is a mel spectrogram?").
 MIN_FUSED = 0.26
 SURE = 0.40
-TITLE_WEIGHT = 0.5  # weight of the lesson-title index in the BM25 part
+TITLE_WEIGHT = 1.0  # weight of the lesson-title index in the BM25 part
+LESSON_WEIGHT = 0.1  # share of a lesson's second-best step added to each of its steps
 HEAD_WEIGHT = 0.1  # weight of the cosine between the question and the step's lesson (title and summary)
 
 # Everyday topics no lesson and no tool covers. A question nearer (by the encoder) to one of these
@@ -80,6 +82,7 @@ EVERYDAY = (
     "jobs, careers, school and exams",
     "home repairs, cleaning and gardening",
     "write an email, a letter, an essay or a CV for me",
+    "hobbies and learning a skill: playing the guitar or piano, drawing, dancing, swimming",
 )
 
 Encoder = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, d) unit vectors
@@ -219,6 +222,8 @@ SYNONYMS = {
     r"\bnonsense\b|gibberish|garbage|rubbish": "nonsense random weights",
     r"speed ?up|faster|slower|\bslow\b": "compute cost",
     r"\bgpt-?4o?\b|\bchatgpt\b": "OpenAI",
+    r"\bquer(?:y|ies)\b": "queries keys values attention",
+    r"\bgradients?\b": "gradient backpropagation",
 }
 
 
@@ -306,6 +311,10 @@ class LessonSearch:
             self.bm25.index(corpus, show_progress=False)
             self.titles.index(words([f"{l.title} {l.id.replace('-', ' ')}" for l in cur.lessons]),
                               show_progress=False)
+        # (quiz row, row of the text step it quizzes on): the nearest text step before it
+        self.quizzes = [(i, j) for i, d in enumerate(self.docs) if d.kind == "quiz"
+                        for j in [next((j for j in range(i - 1, -1, -1) if self.docs[j].lesson == d.lesson
+                                        and self.docs[j].kind == "text"), None)] if j is not None]
         self.chunk_of: np.ndarray = np.zeros(0, dtype=int)  # chunk row -> doc row
         self.vectors: np.ndarray | None = None
         self.everyday: np.ndarray | None = None
@@ -354,10 +363,31 @@ class LessonSearch:
         for query, dense_row, head_row, off in zip(queries, dense, heads, everyday):
             bm25 = self._bm25(query)
             fused = fuse(bm25, dense_row) if self.vectors is not None else bm25 / (bm25 + BM25_SCALE)
-            fused = fused + HEAD_WEIGHT * np.clip(head_row, 0, 1)
+            fused = self._explanations_first(self._with_lesson(fused + HEAD_WEIGHT * np.clip(head_row, 0, 1)))
             top = np.argsort(-fused, kind="stable")[:k]
             out.append([Hit(self.docs[i], float(fused[i]), float(bm25[i]), float(dense_row[i]), float(off))
                         for i in top])
+        return out
+
+    def _with_lesson(self, fused: np.ndarray) -> np.ndarray:
+        """Each step's score plus a share of its lesson's next best step: a lesson that answers
+        in two places is the likelier home of the question than one lucky sentence elsewhere."""
+        if not LESSON_WEIGHT:
+            return fused
+        second = np.zeros(len(self.cur.lessons))
+        for row in range(len(second)):
+            mine = np.sort(fused[self.lesson_row == row])
+            second[row] = mine[-2] if len(mine) > 1 else 0.0
+        return fused + LESSON_WEIGHT * second[self.lesson_row]
+
+    def _explanations_first(self, fused: np.ndarray) -> np.ndarray:
+        """A quiz does not outrank the text step it quizzes on (the one before it in its lesson)
+        when that step answers nearly as well: the explanation takes the quiz's score and the
+        quiz comes right after it. A question that is the quiz's own keeps the quiz first."""
+        out = fused.copy()
+        for quiz, text in self.quizzes:
+            if out[text] < out[quiz] <= out[text] + QUIZ_MARGIN:
+                out[text], out[quiz] = out[quiz], out[quiz] - 1e-6
         return out
 
     def rank(self, question: str, k: int = 5) -> list[Hit]:
