@@ -164,24 +164,19 @@ class Trainer:
         self.vocab: list[str] = list(alphabet)
         self.ids: dict[str, int] = {s: i for i, s in enumerate(self.vocab)}
         self.trace = trace  # record runners-up and count changes per step (costs some time)
-        self.word_index: dict[str, int] = {}
-        self.words: list[list[int]] = []
-        self.counts: list[int] = []
-        for word, n in word_counts.items():
-            self.word_index[word] = len(self.words)
-            self.words.append([self.ids[c] for c in word])
-            self.counts.append(n)
+        self.word_index: dict[str, int] = {w: i for i, w in enumerate(word_counts)}
+        self.counts: list[int] = list(word_counts.values())
+        flat, starts = _as_ids(list(word_counts), self.ids)
+        self.words: list[list[int]] = [flat[s:e] for s, e in zip(starts, starts[1:])]
         self.total_tokens = sum(len(w) * n for w, n in zip(self.words, self.counts))
         self.steps: list[MergeStep] = []
         self.pair_counts: dict[tuple[int, int], int] = defaultdict(int)
-        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> words that contain it
-        for i, (word, n) in enumerate(zip(self.words, self.counts)):
-            for pair in zip(word, word[1:]):
-                self.pair_counts[pair] += n
-                where[pair].add(i)
         self.heap: list = []
-        self._seq = itertools.count()  # unique tie-breaker so heap entries never compare sets
-        self._push(where)
+        self._seq = itertools.count()  # unique tie-breaker so heap entries never compare word lists
+        for (a, b), n, pos in _count_pairs(flat, starts, self.counts, len(self.vocab)):
+            self.pair_counts[a, b] = n
+            self.heap.append((-n, a, b, next(self._seq), pos))
+        heapq.heapify(self.heap)  # one O(n) pass instead of a push per pair
 
     def _push(self, where: Mapping[tuple[int, int], set[int]]) -> None:
         """Queue each pair with its current count and the words to look in when it is merged.
@@ -236,21 +231,14 @@ class Trainer:
             self.ids[token] = len(self.vocab)
             self.vocab.append(token)
         tid = self.ids[token]
-        deltas: dict[tuple[int, int], int] = defaultdict(int)
-        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pairs this merge created
+        deltas: dict[tuple[int, int], int] = {}  # pair -> change in its count
+        where: dict[tuple[int, int], set[int]] = {}  # pairs this merge created -> their words
         replaced = touched = 0
         for i in pos:  # only words that contained the pair; the rest keep their counts
-            word, n = self.words[i], self.counts[i]
-            merged = merge_word(word, a, b, tid)
-            if merged is None:
-                continue
-            self.words[i], changes = merged
-            touched += 1
-            replaced += n * (len(word) - len(self.words[i]))
-            for pair, d in changes:
-                deltas[pair] += d * n
-                if d > 0:
-                    where[pair].add(i)
+            merged = merge_word(self.words[i], a, b, tid, self.counts[i], deltas, where, i)
+            if merged:
+                touched += 1
+                replaced += merged * self.counts[i]
         before = {p: self.pair_counts.get(p, 0) for p in deltas} if self.trace else {}
         for pair, d in deltas.items():
             self.pair_counts[pair] += d
@@ -294,31 +282,92 @@ class Trainer:
         return [(s.left, s.right) for s in self.steps]
 
 
-def merge_word(word: list[int], a: int, b: int, new: int) -> tuple[list[int], list] | None:
-    """Replace each (a, b) in word, left to right, by `new`; list how neighbouring pairs change.
+def merge_word(word: list[int], a: int, b: int, new: int, n: int = 1, deltas: dict | None = None,
+               where: dict | None = None, index: int = 0) -> int:
+    """Replace each (a, b) in word, in place, left to right, by `new`; return how many were merged.
 
-    >>> merge_word([1, 2, 3, 1, 2], 1, 2, 9)
-    ([9, 3, 9], [((2, 3), -1), ((9, 3), 1), ((3, 1), -1), ((3, 9), 1)])
-    >>> merge_word([1, 1, 1, 1], 1, 1, 9)   # overlapping: 3 pairs counted, 2 merged
-    ([9, 9], [((1, 1), -1), ((9, 1), 1), ((9, 1), -1), ((9, 9), 1)])
+    Each merge changes the pairs next to it, by the word's count n: the token before loses its
+    pair with a and gains one with `new`, the token after its pair with b. Those changes are
+    added to `deltas` (pair -> change), and the word's index to `where[pair]` for each pair gained.
 
-    None when the pair does not occur. The pair's own occurrences are not listed (see `step`).
+    >>> word, deltas = [1, 2, 3, 1, 2], {}
+    >>> merge_word(word, 1, 2, 9, 1, deltas, {}), word, deltas
+    (2, [9, 3, 9], {(2, 3): -1, (9, 3): 1, (3, 1): -1, (3, 9): 1})
+    >>> word, deltas = [1, 1, 1, 1], {}
+    >>> merge_word(word, 1, 1, 9, 1, deltas, {}), word, deltas   # overlapping: 3 pairs, 2 merged
+    (2, [9, 9], {(1, 1): -1, (9, 1): 0, (9, 9): 1})
+
+    The pair's own occurrences are not counted down (see `Trainer.step`).
     """
-    out: list[int] = []
-    changes: list = []
-    i, n = 0, len(word)
-    while i < n:
-        if word[i] == a and i + 1 < n and word[i + 1] == b:
-            if out:  # the token before now neighbours the new token
-                changes += [((out[-1], a), -1), ((out[-1], new), 1)]
-            if i + 2 < n:  # and so does the token after
-                changes += [((b, word[i + 2]), -1), ((new, word[i + 2]), 1)]
-            out.append(new)
-            i += 2
-        else:
-            out.append(word[i])
-            i += 1
-    return (out, changes) if len(out) < n else None
+    deltas = {} if deltas is None else deltas
+    where = {} if where is None else where
+    merged, j, left = 0, -1, word.count(a)  # list.count and list.index scan at C speed
+    while left:
+        j = word.index(a, j + 1)
+        left -= 1
+        last = len(word) - 1
+        if j == last or word[j + 1] != b:
+            continue
+        if j:  # the token before now neighbours the new token
+            x = word[j - 1]
+            lost, gained = (x, a), (x, new)
+            deltas[lost] = deltas.get(lost, 0) - n
+            deltas[gained] = deltas.get(gained, 0) + n
+            where.setdefault(gained, set()).add(index)
+        if j + 1 < last:  # and so does the token after
+            y = word[j + 2]
+            lost, gained = (b, y), (new, y)
+            deltas[lost] = deltas.get(lost, 0) - n
+            deltas[gained] = deltas.get(gained, 0) + n
+            where.setdefault(gained, set()).add(index)
+        word[j:j + 2] = (new,)
+        merged += 1
+        left -= a == b  # the b merged was also an a
+    return merged
+
+
+def _as_ids(words: list[str], ids: Mapping[str, int]) -> tuple[list[int], list[int]]:
+    """All words as one flat list of symbol ids, and where each word starts (plus the end).
+
+    numpy maps the characters of all words at once (each symbol is one character); a symbol
+    outside the alphabet raises KeyError, as a dict lookup would.
+    """
+    import numpy as np
+
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    starts = np.concatenate(([0], np.cumsum(lengths)))
+    cps = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
+    singles = {s: i for s, i in ids.items() if len(s) == 1}
+    alphabet = np.array(sorted(ord(s) for s in singles), dtype=np.uint32)
+    id_of = np.array([singles[chr(c)] for c in alphabet.tolist()], dtype=np.int64)
+    at = np.searchsorted(alphabet, cps).clip(max=max(len(alphabet) - 1, 0))
+    if len(cps) and (not len(alphabet) or (alphabet[at] != cps).any()):
+        missing = cps[alphabet[at] != cps] if len(alphabet) else cps
+        raise KeyError(chr(int(missing[0])))
+    return id_of[at].tolist(), starts.tolist()
+
+
+def _count_pairs(flat: list[int], starts: list[int], counts: list[int], size: int):
+    """((left, right), count, word indices) for each adjacent pair of symbols in the words,
+    counted at array speed: each occurrence weighted by its word's count, each word listed once."""
+    import numpy as np
+
+    ids = np.asarray(flat, dtype=np.int64)
+    word_of = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    inside = word_of[:-1] == word_of[1:]  # a pair never spans two words
+    code = ids[:-1][inside] * size + ids[1:][inside]
+    word = word_of[:-1][inside]
+    order = np.lexsort((word, code))
+    code, word = code[order], word[order]
+    weight = np.asarray(counts, dtype=np.int64)[word]
+    first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else np.zeros(0, dtype=np.int64)
+    totals = np.add.reduceat(weight, first) if len(code) else weight
+    fresh = np.r_[True, (code[1:] != code[:-1]) | (word[1:] != word[:-1])] if len(code) else np.zeros(0, bool)
+    kept_code, kept_word = code[fresh], word[fresh]  # each (pair, word) once
+    bounds = np.searchsorted(kept_code, code[first])
+    lists = np.split(kept_word, bounds[1:]) if len(code) else []
+    for c, n, pos in zip(code[first].tolist(), totals.tolist(), lists):
+        yield divmod(c, size), n, pos.tolist()
 
 
 # ---- 4. encoding ---------------------------------------------------------------------------
