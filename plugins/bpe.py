@@ -236,11 +236,12 @@ class Trainer:
         deltas: dict[tuple[int, int], int] = defaultdict(int)  # pair -> change in its count
         where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pairs this merge created -> their words
         replaced = touched = 0
+        words, counts = self.words, self.counts
         for i in pos:  # only words that contained the pair; the rest keep their counts
-            merged = merge_word(self.words[i], a, b, tid, self.counts[i], deltas, where, i)
+            merged = merge_word(words[i], a, b, tid, counts[i], deltas, where, i)
             if merged:
                 touched += 1
-                replaced += merged * self.counts[i]
+                replaced += merged * counts[i]
         before = {p: self.pair_counts.get(p, 0) for p in deltas} if self.trace else {}
         for pair, d in deltas.items():
             self.pair_counts[pair] += d
