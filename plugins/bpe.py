@@ -14,8 +14,9 @@ This file reads in teaching order:
   6. the /bpe tool         train, step, encode, save, parents, sweep, compare
 
 The trainer matches Hugging Face `tokenizers`' BpeTrainer merge for merge, ties included
-(tests/test_bpe.py checks 1,000 merges of 1 MB of English; bench/bench_bpe.py checks 2,000 on
-5 MB while it times the two, and a recount-everything trainer in the style of minbpe).
+(tests/test_bpe.py checks 1,000 merges of 1 MB of English and 2,000 of 5 MB; bench/bench_bpe.py
+checks 2,000 on 1 MB and 5 MB while it times the two, and against minbpe's trainer, which
+recounts every pair after every merge).
 """
 
 from __future__ import annotations
