@@ -14,20 +14,24 @@ This file reads in teaching order:
   6. the /bpe tool         train, step, encode, save, parents, sweep, compare
 
 The trainer matches Hugging Face `tokenizers`' BpeTrainer merge for merge, ties included
-(tests/test_bpe.py checks 1,000 merges of 1 MB of English; bench/bench_bpe.py checks 2,000 on
-5 MB while it times the two, and a recount-everything trainer in the style of minbpe).
+(tests/test_bpe.py checks 1,000 merges of 1 MB of English and 2,000 of 5 MB; bench/bench_bpe.py
+checks 2,000 on 1 MB and 5 MB while it times the two, and against minbpe's trainer, which
+recounts every pair after every merge).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import heapq
 import io
 import itertools
 import json
+import os
 import re
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Iterable, Literal, Mapping, Sequence
@@ -103,13 +107,62 @@ def count_words(texts: Iterable[str], how: PreTokenize = "gpt2", level: Level = 
 
     >>> count_words(["the cat the"], "gpt2", "char")
     Counter({'the': 1, ' cat': 1, ' the': 1})
+
+    A big corpus is cut into one piece per core, counted at once in threads: `regex` lets go of
+    Python's lock while it matches (`concurrent=True`), so the cores really work together (as
+    `tokenizers` does in Rust). The pieces give the same words (see `_pieces`).
     """
-    words: Counter = Counter()
-    for text in texts:
-        words.update(pretokenize(text, how))
+    pieces = _pieces(list(texts), how, os.cpu_count() or 1)
+    if len(pieces) == 1:
+        words = _count(pieces[0], how)
+    else:
+        words = Counter()
+        with ThreadPoolExecutor(len(pieces)) as pool:
+            for counted in pool.map(_count, pieces, itertools.repeat(how)):
+                words.update(counted)
     if level == "char":
         return words
     return Counter({to_symbols(w, "byte"): n for w, n in words.items()})
+
+
+def _count(texts: list[str], how: PreTokenize) -> Counter:
+    if how == "none":
+        return Counter(t for t in texts if t)
+    pattern = _GPT2 if how == "gpt2" else _WHITESPACE
+    return Counter(itertools.chain.from_iterable(pattern.findall(t, concurrent=True) for t in texts))
+
+
+_WORD_END = regex.compile(r"\S(?=\s)")
+PIECE = 250_000  # characters: below this, threads cost more than they save
+
+
+def _pieces(texts: list[str], how: PreTokenize, cores: int, piece: int = PIECE) -> list[list[str]]:
+    """The texts in about `cores` runs of similar length, long texts cut where a word ends.
+
+    A cut goes between a non-space and a whitespace character. No word of either split spans
+    such a place (a word holds a space only at its start, or is all whitespace), so a word ends
+    there in the whole text too, and what follows is split the same way: the regex looks ahead,
+    never behind. Without pre-tokenization a text is one word, never cut.
+    """
+    total = sum(map(len, texts))
+    if how == "none" or cores < 2 or total < 2 * piece:
+        return [texts]
+    size = max(total // cores, piece)
+    cut: list[str] = []
+    for text in texts:
+        start = 0
+        while len(text) - start > size and (end := _WORD_END.search(text, start + size)):
+            cut.append(text[start:end.end()])
+            start = end.end()
+        cut.append(text[start:])
+    runs, run, length = [], [], 0
+    for segment in cut:
+        run.append(segment)
+        length += len(segment)
+        if length >= size:
+            runs.append(run)
+            run, length = [], 0
+    return runs + [run] if run else runs
 
 
 def alphabet_for(words: Iterable[str], level: Level) -> list[str]:
@@ -164,24 +217,20 @@ class Trainer:
         self.vocab: list[str] = list(alphabet)
         self.ids: dict[str, int] = {s: i for i, s in enumerate(self.vocab)}
         self.trace = trace  # record runners-up and count changes per step (costs some time)
-        self.word_index: dict[str, int] = {}
-        self.words: list[list[int]] = []
-        self.counts: list[int] = []
-        for word, n in word_counts.items():
-            self.word_index[word] = len(self.words)
-            self.words.append([self.ids[c] for c in word])
-            self.counts.append(n)
+        self.word_index: dict[str, int] = {w: i for i, w in enumerate(word_counts)}
+        self.counts: list[int] = list(word_counts.values())
+        flat, starts = _as_ids(list(word_counts), self.ids)
+        with _no_cycle_collector():
+            self.words: list[list[int]] = [flat[s:e] for s, e in zip(starts, starts[1:])]
         self.total_tokens = sum(len(w) * n for w, n in zip(self.words, self.counts))
         self.steps: list[MergeStep] = []
         self.pair_counts: dict[tuple[int, int], int] = defaultdict(int)
-        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> words that contain it
-        for i, (word, n) in enumerate(zip(self.words, self.counts)):
-            for pair in zip(word, word[1:]):
-                self.pair_counts[pair] += n
-                where[pair].add(i)
         self.heap: list = []
-        self._seq = itertools.count()  # unique tie-breaker so heap entries never compare sets
-        self._push(where)
+        self._seq = itertools.count()  # unique tie-breaker so heap entries never compare word lists
+        for (a, b), n, pos in _count_pairs(flat, starts, self.counts, len(self.vocab)):
+            self.pair_counts[a, b] = n
+            self.heap.append((-n, a, b, next(self._seq), pos))
+        heapq.heapify(self.heap)  # one O(n) pass instead of a push per pair
 
     def _push(self, where: Mapping[tuple[int, int], set[int]]) -> None:
         """Queue each pair with its current count and the words to look in when it is merged.
@@ -236,21 +285,15 @@ class Trainer:
             self.ids[token] = len(self.vocab)
             self.vocab.append(token)
         tid = self.ids[token]
-        deltas: dict[tuple[int, int], int] = defaultdict(int)
-        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pairs this merge created
+        deltas: dict[tuple[int, int], int] = defaultdict(int)  # pair -> change in its count
+        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pairs this merge created -> their words
         replaced = touched = 0
+        words, counts = self.words, self.counts
         for i in pos:  # only words that contained the pair; the rest keep their counts
-            word, n = self.words[i], self.counts[i]
-            merged = merge_word(word, a, b, tid)
-            if merged is None:
-                continue
-            self.words[i], changes = merged
-            touched += 1
-            replaced += n * (len(word) - len(self.words[i]))
-            for pair, d in changes:
-                deltas[pair] += d * n
-                if d > 0:
-                    where[pair].add(i)
+            merged = merge_word(words[i], a, b, tid, counts[i], deltas, where, i)
+            if merged:
+                touched += 1
+                replaced += merged * counts[i]
         before = {p: self.pair_counts.get(p, 0) for p in deltas} if self.trace else {}
         for pair, d in deltas.items():
             self.pair_counts[pair] += d
@@ -270,19 +313,12 @@ class Trainer:
         """Merge until `merges` more steps are done or the vocabulary has `vocab_size` tokens,
         or until no pair is left. Returns the steps made by this call."""
         done: list[MergeStep] = []
-        # Training allocates millions of small tuples and lists but makes no reference cycles, so
-        # Python's cycle collector would only scan them again and again: pause it (about 20% faster).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with _no_cycle_collector():
             while (merges is None or len(done) < merges) and (vocab_size is None or len(self.vocab) < vocab_size):
                 step = self.step()
                 if step is None:
                     break
                 done.append(step)
-        finally:
-            if collecting:
-                gc.enable()
         return done
 
     def tokens(self, word: str) -> list[str]:
@@ -294,31 +330,107 @@ class Trainer:
         return [(s.left, s.right) for s in self.steps]
 
 
-def merge_word(word: list[int], a: int, b: int, new: int) -> tuple[list[int], list] | None:
-    """Replace each (a, b) in word, left to right, by `new`; list how neighbouring pairs change.
+def merge_word(word: list[int], a: int, b: int, new: int, n: int = 1, deltas: dict | None = None,
+               where: dict | None = None, index: int = 0) -> int:
+    """Replace each (a, b) in word, in place, left to right, by `new`; return how many were merged.
 
-    >>> merge_word([1, 2, 3, 1, 2], 1, 2, 9)
-    ([9, 3, 9], [((2, 3), -1), ((9, 3), 1), ((3, 1), -1), ((3, 9), 1)])
-    >>> merge_word([1, 1, 1, 1], 1, 1, 9)   # overlapping: 3 pairs counted, 2 merged
-    ([9, 9], [((1, 1), -1), ((9, 1), 1), ((9, 1), -1), ((9, 9), 1)])
+    Each merge changes the pairs next to it, by the word's count n: the token before loses its
+    pair with a and gains one with `new`, the token after its pair with b. Those changes are
+    added to `deltas` (a defaultdict(int): pair -> change), and the word's `index` to `where[pair]`
+    (a defaultdict(set)) for each pair gained.
 
-    None when the pair does not occur. The pair's own occurrences are not listed (see `step`).
+    >>> word, deltas = [1, 2, 3, 1, 2], defaultdict(int)
+    >>> merge_word(word, 1, 2, 9, 1, deltas), word, dict(deltas)
+    (2, [9, 3, 9], {(2, 3): -1, (9, 3): 1, (3, 1): -1, (3, 9): 1})
+    >>> word, deltas = [1, 1, 1, 1], defaultdict(int)
+    >>> merge_word(word, 1, 1, 9, 1, deltas), word, dict(deltas)   # overlapping: 3 pairs, 2 merged
+    (2, [9, 9], {(1, 1): -1, (9, 1): 0, (9, 9): 1})
+
+    The pair's own occurrences are not counted down (see `Trainer.step`).
     """
-    out: list[int] = []
-    changes: list = []
-    i, n = 0, len(word)
-    while i < n:
-        if word[i] == a and i + 1 < n and word[i + 1] == b:
-            if out:  # the token before now neighbours the new token
-                changes += [((out[-1], a), -1), ((out[-1], new), 1)]
-            if i + 2 < n:  # and so does the token after
-                changes += [((b, word[i + 2]), -1), ((new, word[i + 2]), 1)]
-            out.append(new)
-            i += 2
-        else:
-            out.append(word[i])
-            i += 1
-    return (out, changes) if len(out) < n else None
+    deltas = defaultdict(int) if deltas is None else deltas
+    where = defaultdict(set) if where is None else where
+    merged, j, left = 0, -1, word.count(a)  # list.count and list.index scan at C speed
+    while left:
+        j = word.index(a, j + 1)
+        left -= 1
+        last = len(word) - 1
+        if j == last or word[j + 1] != b:
+            continue
+        if j:  # the token before now neighbours the new token
+            x = word[j - 1]
+            lost, gained = (x, a), (x, new)
+            deltas[lost] -= n
+            deltas[gained] += n
+            where[gained].add(index)
+        if j + 1 < last:  # and so does the token after
+            y = word[j + 2]
+            lost, gained = (b, y), (new, y)
+            deltas[lost] -= n
+            deltas[gained] += n
+            where[gained].add(index)
+        word[j:j + 2] = (new,)
+        merged += 1
+        left -= a == b  # the b merged was also an a
+    return merged
+
+
+@contextlib.contextmanager
+def _no_cycle_collector():
+    """Pause Python's cycle collector: training allocates millions of small tuples and lists but
+    makes no reference cycles, so the collector would only scan them again and again (it cost
+    about 20% of training, and a tenth of building the word lists)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _as_ids(words: list[str], ids: Mapping[str, int]) -> tuple[list[int], list[int]]:
+    """All words as one flat list of symbol ids, and where each word starts (plus the end).
+
+    numpy maps the characters of all words at once (each symbol is one character); a symbol
+    outside the alphabet raises KeyError, as a dict lookup would.
+    """
+    import numpy as np
+
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    starts = np.concatenate(([0], np.cumsum(lengths)))
+    cps = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
+    singles = {s: i for s, i in ids.items() if len(s) == 1}
+    alphabet = np.array(sorted(ord(s) for s in singles), dtype=np.uint32)
+    id_of = np.array([singles[chr(c)] for c in alphabet.tolist()], dtype=np.int64)
+    at = np.searchsorted(alphabet, cps).clip(max=max(len(alphabet) - 1, 0))
+    if len(cps) and (not len(alphabet) or (alphabet[at] != cps).any()):
+        missing = cps[alphabet[at] != cps] if len(alphabet) else cps
+        raise KeyError(chr(int(missing[0])))
+    return id_of[at].tolist(), starts.tolist()
+
+
+def _count_pairs(flat: list[int], starts: list[int], counts: list[int], size: int):
+    """((left, right), count, word indices) for each adjacent pair of symbols in the words,
+    counted at array speed: each occurrence weighted by its word's count, each word listed once."""
+    import numpy as np
+
+    ids = np.asarray(flat, dtype=np.int64)
+    word_of = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    inside = word_of[:-1] == word_of[1:]  # a pair never spans two words
+    code = ids[:-1][inside] * size + ids[1:][inside]
+    word = word_of[:-1][inside]
+    order = np.lexsort((word, code))
+    code, word = code[order], word[order]
+    weight = np.asarray(counts, dtype=np.int64)[word]
+    first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else np.zeros(0, dtype=np.int64)
+    totals = np.add.reduceat(weight, first) if len(code) else weight
+    fresh = np.r_[True, (code[1:] != code[:-1]) | (word[1:] != word[:-1])] if len(code) else np.zeros(0, bool)
+    kept_code, kept_word = code[fresh], word[fresh]  # each (pair, word) once
+    bounds = np.searchsorted(kept_code, code[first])
+    lists = np.split(kept_word, bounds[1:]) if len(code) else []
+    for c, n, pos in zip(code[first].tolist(), totals.tolist(), lists):
+        yield divmod(c, size), n, pos.tolist()
 
 
 # ---- 4. encoding ---------------------------------------------------------------------------

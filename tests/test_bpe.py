@@ -53,6 +53,74 @@ def test_same_merges_as_tokenizers_on_1mb_of_english():
     assert ours == ref
 
 
+@pytest.mark.slow
+def test_same_2000_merges_as_tokenizers_on_5mb_of_english():
+    texts = bpe.python_docs_text(5_000_000, packages=True).split("\n\n")
+    ours, ref = our_merges(texts, 2000), hf_merges(texts, 2000)
+    assert len(ref) == 2000
+    assert ours == ref
+
+
+def plain_start(words):
+    """What the trainer starts from, the slow obvious way: each word as ids, each pair's count
+    and the words it occurs in (the trainer builds these with numpy)."""
+    trainer = bpe.Trainer({}, bpe.alphabet_for(words, "char"))
+    ids = [[trainer.ids[c] for c in w] for w in words]
+    counts, where = Counter(), {}
+    for i, (word, n) in enumerate(zip(ids, words.values())):
+        for pair in zip(word, word[1:]):
+            counts[pair] += n
+            where.setdefault(pair, set()).add(i)
+    return ids, counts, where
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=6), st.integers(1, 10**12), max_size=12))
+def test_the_starting_counts_equal_a_plain_count(words):
+    # any characters: astral ones (one id each, as Python iterates a str), huge counts, one-letter words
+    trainer = bpe.Trainer(words, bpe.alphabet_for(words, "char"))
+    ids, counts, where = plain_start(words)
+    assert trainer.words == ids
+    assert dict(trainer.pair_counts) == dict(counts)
+    assert {(a, b): set(pos) for _, a, b, _, pos in trainer.heap} == where
+    assert len(trainer.heap) == len(where)  # one entry per pair at the start
+    assert trainer.total_tokens == sum(len(w) * n for w, n in zip(ids, words.values()))
+
+
+def test_a_word_outside_the_alphabet_and_an_empty_corpus():
+    with pytest.raises(KeyError):
+        bpe.Trainer({"abc": 1, "abz": 2}, ["a", "b", "c"])
+    empty = bpe.Trainer({}, bpe.alphabet_for([], "byte"))
+    assert empty.step() is None and empty.train(5) == [] and len(empty.vocab) == 256
+    single = bpe.Trainer({"a": 3, "b": 1}, ["a", "b"])  # words of one token: no pair at all
+    assert single.train(5) == [] and single.total_tokens == 4
+
+
+def plain_count(texts, how):
+    return Counter(w for t in texts for w in bpe.pretokenize(t, how))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(st.sampled_from("ab1 .'\n\t\u00a0\u2003é😀s"), max_size=60), max_size=5),
+       st.integers(2, 5), st.sampled_from(["gpt2", "whitespace", "none"]))
+def test_counting_in_pieces_finds_the_same_words(texts, cores, how):
+    # the pieces counted in threads, cut inside texts where a word ends, give the words of the whole
+    pieces = bpe._pieces(texts, how, cores, piece=3)
+    assert "".join(s for piece in pieces for s in piece) == "".join(texts)  # in order, nothing lost
+    counted = Counter()
+    for piece in pieces:
+        counted.update(bpe._count(piece, how))
+    assert counted == plain_count(texts, how)
+
+
+def test_a_big_corpus_is_counted_in_threads_with_the_same_words():
+    text = bpe.python_docs_text(1_000_000)
+    for texts in ([text], text.split("\n\n")):  # one long text (an upload) is cut too
+        assert len(bpe._pieces(texts, "gpt2", 4)) >= 3
+        for how in ("gpt2", "whitespace"):
+            assert bpe.count_words(texts, how, "char") == plain_count(texts, how)
+
+
 def test_ties_go_to_the_smaller_pair_of_ids_as_in_tokenizers():
     # Every pair occurs once. Ids follow code points, and GPT-2's map puts the space ('Ġ', 288)
     # after every letter: so a+b first, then z+y, and the space's pair last.
