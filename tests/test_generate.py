@@ -369,3 +369,28 @@ def test_smollm2_requests_arriving_together_share_one_prefill_and_equal_generate
         streams = [decoder.submit(ids, 16, Sampling(), set()) for ids in encoded]
     assert [[s.id for s in st.steps()] for st in streams] == expected
     assert decoder.forwards - before == 1 + 15
+
+
+# ---- settings -------------------------------------------------------------------------------------------
+
+def test_torch_threads_setting_reaches_the_decoders_thread(tmp_path):
+    """TUTOR_TORCH_THREADS is set at startup; the decoder's thread (started later) computes with it."""
+    from pydantic import ValidationError
+
+    from tutor.settings import Settings
+
+    before = torch.get_num_threads()
+    try:
+        tutor = tiny_gpt2_tutor(tmp_path, torch_threads=before + 1)  # differs from torch's own choice
+        seen = []
+        with tutor.model(TINY) as lm:
+            hook = lm.model.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+        try:
+            assert not ask(tutor, f"/generate {TINY} --greedy --max-tokens 3 Hi").error
+        finally:
+            hook.remove()
+        assert seen and set(seen) == {before + 1}
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValidationError):
+        Settings(torch_threads=0)

@@ -325,7 +325,8 @@ def decoder_for(tutor: Any, model_id: str) -> Decoder:
     """The one Decoder of a model, kept in the tutor's cache beside the model itself."""
     spec = tutor.registry.lookup("models", model_id)
     key = f"decoder:{spec.id if spec else model_id}"
-    return tutor.cache.get(key, lambda: Decoder(tutor, spec.id if spec else model_id))
+    return tutor.cache.get(key, lambda: Decoder(tutor, spec.id if spec else model_id,
+                                                tutor.settings.decoder_max_batch))
 
 
 # ---- prompts: what every generating tool checks before it runs ----------------------------------
