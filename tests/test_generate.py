@@ -177,6 +177,20 @@ def test_streams_run_while_another_learner_reads_the_model_and_its_hooks_see_onl
     assert [s.id for s in stream.steps()] == expected
 
 
+def test_a_model_that_cannot_be_had_fails_the_queued_requests_instead_of_hanging(tiny):
+    from tutor.generation import Decoder
+
+    decoder = Decoder(tiny, "no-such-model")
+    streams = [decoder.submit([15496], 5, Sampling(), set()) for _ in range(3)]
+    for stream in streams:
+        with pytest.raises(ToolError, match="no-such-model"):
+            list(stream.steps())
+    deadline = time.monotonic() + 10
+    while decoder._thread is not None and time.monotonic() < deadline:  # and the scheduler ends
+        time.sleep(0.01)
+    assert decoder._thread is None
+
+
 def test_a_learner_holding_the_model_exclusively_pauses_the_streams(tiny):
     """Changing the model (train mode, attention switch, hooks on it for everyone) still excludes."""
     decoder = decoder_for(tiny, TINY)

@@ -142,7 +142,7 @@ class Decoder:
                 if not self._inbox and not batch.rows:
                     self._thread = None  # submit() starts a fresh thread for the next request
                     return
-            new = []
+            new = None
             try:
                 with self.tutor.model(self.model_id, shared=True) as lm:  # held, as a reader, for one step
                     if self.stackable is None:
@@ -156,14 +156,17 @@ class Decoder:
                         self._drop_finished(lm, batch)
             except BaseException as e:  # every waiting reader gets the error; the decoder carries on
                 log.exception("decoder for %s failed", self.model_id)
+                if new is None:  # the model itself failed (a load, out of memory): the queue hears it too
+                    new = self._take(0, everyone=True)
                 for stream in batch.rows + new:
                     stream._out.put(_Failed(e))
                 batch = self.batch = _Batch()
 
-    def _take(self, running: int) -> list[Stream]:
+    def _take(self, running: int, everyone: bool = False) -> list[Stream]:
         """The queued requests that fit in the batch (one at a time when caches cannot stack)."""
         room = self.max_batch - running if self.stackable else (0 if running else 1)
         with self._lock:
+            room = len(self._inbox) if everyone else room
             new, self._inbox = self._inbox[:room], self._inbox[room:]
         return new
 
