@@ -2,6 +2,7 @@
 
     python bench/bench_generate.py            # 128 new tokens, best of 3, and 8 streams vs transformers serve
     python bench/bench_generate.py --quick    # 24 new tokens, best of 2, no server
+    python bench/bench_generate.py --serve [--quick]   # only the 8 streams vs transformers serve
 
 Prints, on CPU (float32) and, when CUDA is available, on the GPU (bfloat16):
   1. tokens/s of /generate (streaming, one Reply per token) vs model.generate, 128 new tokens, greedy
@@ -10,14 +11,19 @@ Prints, on CPU (float32) and, when CUDA is available, on the GPU (bfloat16):
   3. aggregate tokens/s with 4 learners generating at once vs 1 (target >= 2x: the decoder
      batches them), and whether one stream and another learner's /lens run at once (the
      decoder and /lens hold the model as readers);
+  4. (full mode, or --serve) 8 greedy streams at once, the local decoder vs a real `transformers
+     serve --continuous-batching` on 127.0.0.1 serving the same converted SmolLM2 folder with the
+     same threads: aggregate tokens/s and median time to first token (goal: report the ratio);
   GPU only: the ratio to the memory-bandwidth limit (bytes of weights read per token / bandwidth).
 Each figure is the best of a few alternating repeats, since other processes share the machine.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,6 +45,7 @@ NEW = 128
 PROMPTS = ["The history of the printing press begins", "In a small village by the sea, there lived",
            "Here is a recipe for a simple tomato soup:", "The three laws of thermodynamics are"]
 REPEATS = 3
+STREAMS = 8  # concurrent streams against transformers serve
 NOMINAL_BANDWIDTH = {"H200": 4.8e12, "H100": 3.35e12, "A100": 2.0e12, "L4": 3.0e11, "A10": 6.0e11}
 
 
@@ -165,9 +172,7 @@ def section(device: str, rep: Report, serve: bool = False) -> None:
                f"the fewer ({device})", min(during, after), ">= 1", unit="",
                detail=f"{during} tokens while /lens ran ({lens_s * 1e3:.0f} ms), {after} after it")
     if serve:
-        local, served = versus_server(tutor, 8)
-        rep.figure("P4", f"local decoder vs transformers serve --continuous-batching, 8 streams ({device})",
-                   local / served, "report", detail=f"{local:.1f} vs {served:.1f} tokens/s aggregate")
+        versus_server(tutor, rep, STREAMS, device)
 
     if device == "cuda":
         name = torch.cuda.get_device_name()
@@ -196,43 +201,105 @@ def copy_bandwidth() -> float:
     return 2 * src.numel() * 10 / (time.perf_counter() - start)
 
 
-def versus_server(tutor: Tutor, n: int) -> tuple[float, float]:
-    """Aggregate tokens/s of n greedy streams: the local decoder, then a real `transformers serve
-    --continuous-batching` on 127.0.0.1 serving the same converted folder (one at a time)."""
+def versus_server(tutor: Tutor, rep: Report, n: int, device: str) -> None:
+    """n greedy streams at once: the local decoder, then a real `transformers serve
+    --continuous-batching` on 127.0.0.1 serving the same converted folder, same threads, same
+    max tokens: aggregate tokens/s and the median time to each stream's first token, best of
+    REPEATS alternating rounds. A server that cannot start is reported with what it printed."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from llm_server import serving
     from tutor.assets import smollm2_folder
+
+    log = Path(tempfile.gettempdir()) / f"bench-serve-{os.getpid()}.log"
+    try:
+        with serving(smollm2_folder(tutor.settings.assets), continuous_batching=True,
+                     threads=torch.get_num_threads(), log=log) as url:
+            served_once(url, 1, 8)  # warm up: the server sets up its batching manager on the first request
+            local, served = [], []
+            for _ in range(REPEATS):  # alternate, so a busy moment hurts both sides alike
+                local.append(local_streams(tutor, n))
+                served.append(served_once(url, n, NEW, tutor))
+    except RuntimeError as e:  # llm_server: exited or never answered; its log is in the message
+        rep.note(f"local decoder vs transformers serve --continuous-batching ({device})",
+                 f"skipped: the server did not start: {str(e)[-600:]}")
+        return
+    finally:
+        log.unlink(missing_ok=True)
+    (lt, lf), (st, sf) = max(local), max(served)
+    rep.figure("P4", f"local decoder vs transformers serve --continuous-batching, {n} streams, aggregate "
+               f"tokens/s ({device})", lt / st, "report",
+               detail=f"{lt:.1f} vs {st:.1f} tokens/s, greedy, {NEW} new each, {torch.get_num_threads()} thread(s)")
+    rep.figure("P4", f"local decoder vs transformers serve --continuous-batching, {n} streams, median time "
+               f"to first token ({device})", lf / sf, "report", detail=f"{lf * 1e3:.0f} vs {sf * 1e3:.0f} ms")
+
+
+def local_streams(tutor: Tutor, n: int) -> tuple[float, float]:
+    """(aggregate tokens/s, median seconds to the first token) of n learners' /generate at once."""
+    results, barrier = [None] * n, threading.Barrier(n + 1)
+
+    def learner(i: int) -> None:
+        barrier.wait()
+        results[i] = tool_run(tutor, PROMPTS[i % len(PROMPTS)], f"serve-{i}")
+
+    threads = [threading.Thread(target=learner, args=(i,)) for i in range(n)]
+    [t.start() for t in threads]
+    barrier.wait()
+    start = time.perf_counter()
+    [t.join() for t in threads]
+    return sum(r[2] for r in results) / (time.perf_counter() - start), statistics.median(r[0] for r in results)
+
+
+def served_once(url: str, n: int, new: int, tutor: Tutor | None = None) -> tuple[float, float]:
+    """The same from the server: (aggregate tokens/s, median seconds to the first streamed text).
+    `transformers serve` streams text without logprobs, so the tokens are counted by the local
+    tokenizer (a stream that ends by 'length' made exactly `new`)."""
     from tutor.remote import Finish, Server
 
-    seconds, made = concurrent(tutor, n)
-    local = made / seconds
-    with serving(smollm2_folder(tutor.settings.assets), continuous_batching=True,
-                 threads=torch.get_num_threads()) as url:
-        server, counts = Server(url), [0] * n
+    server, results, barrier = Server(url), [None] * n, threading.Barrier(n + 1)
 
-        def stream(i: int) -> None:
-            for piece in server.complete(PROMPTS[i % len(PROMPTS)], NEW, temperature=0.0):
-                counts[i] += not isinstance(piece, Finish)
+    def stream(i: int) -> None:
+        barrier.wait()
+        start, first, text, reason = time.perf_counter(), None, "", None
+        for piece in server.complete(PROMPTS[i % len(PROMPTS)], new, temperature=0.0):
+            if isinstance(piece, Finish):
+                reason = piece.reason
+                continue
+            first = first or time.perf_counter() - start
+            text += piece.text
+        results[i] = (first, new if reason == "length" else count_tokens(tutor, text))
 
-        stream(0)  # warm up
-        counts = [0] * n
-        threads = [threading.Thread(target=stream, args=(i,)) for i in range(n)]
-        start = time.perf_counter()
-        [t.start() for t in threads]
-        [t.join() for t in threads]
-        # a server without logprobs streams text chunks; count tokens as the local tokenizer would
-        return local, sum(counts) / (time.perf_counter() - start)
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(n)]
+    [t.start() for t in threads]
+    barrier.wait()
+    start = time.perf_counter()
+    [t.join() for t in threads]
+    return sum(r[1] for r in results) / (time.perf_counter() - start), statistics.median(r[0] for r in results)
+
+
+def count_tokens(tutor: Tutor | None, text: str) -> int:
+    if tutor is None:
+        return 0
+    with tutor.model(MODEL, shared=True) as lm:
+        return len(lm.tokenizer.encode(text))
 
 
 def main() -> None:
     global NEW, REPEATS
     args = arguments(__doc__, **{"--threads": {"type": int, "default": 1},
-                                 "--no-serve": {"action": "store_true"}}).parse_args()
+                                 "--no-serve": {"action": "store_true", "help": "skip transformers serve"},
+                                 "--serve": {"action": "store_true", "help": "only the 8 streams vs "
+                                             "transformers serve (with --quick too)"}}).parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
         NEW, REPEATS = 24, 2
     rep = Report("generate", args.out)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    if args.serve:
+        tutor = Tutor(Settings(device="cpu", offline="yes"))
+        tool_run(tutor, PROMPTS[0], "warm-up", 8)
+        print(f"\n== {MODEL} on cpu, {STREAMS} greedy streams of {NEW} new tokens vs transformers serve ==")
+        versus_server(tutor, rep, STREAMS, "cpu")
+        return
     section("cpu", rep, serve=not (args.quick or args.no_serve))
     if torch.cuda.is_available():
         section("cuda", rep)

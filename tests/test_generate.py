@@ -177,6 +177,20 @@ def test_streams_run_while_another_learner_reads_the_model_and_its_hooks_see_onl
     assert [s.id for s in stream.steps()] == expected
 
 
+def test_a_model_that_cannot_be_had_fails_the_queued_requests_instead_of_hanging(tiny):
+    from tutor.generation import Decoder
+
+    decoder = Decoder(tiny, "no-such-model")
+    streams = [decoder.submit([15496], 5, Sampling(), set()) for _ in range(3)]
+    for stream in streams:
+        with pytest.raises(ToolError, match="no-such-model"):
+            list(stream.steps())
+    deadline = time.monotonic() + 10
+    while decoder._thread is not None and time.monotonic() < deadline:  # and the scheduler ends
+        time.sleep(0.01)
+    assert decoder._thread is None
+
+
 def test_a_learner_holding_the_model_exclusively_pauses_the_streams(tiny):
     """Changing the model (train mode, attention switch, hooks on it for everyone) still excludes."""
     decoder = decoder_for(tiny, TINY)
@@ -212,10 +226,55 @@ def test_requests_that_arrive_together_share_one_prefill_and_equal_unbatched_gre
         streams = [decoder.submit(p, 20, Sampling(), set()) for p in prompts]
     got = [[s.id for s in st.steps()] for st in streams]
     assert got == expected
-    # one prefill for all four, then 19 steps (four prefills would make 23); on a decoder that has
-    # not yet learnt that its cache can stack, the first goes alone with one step, then the other
-    # three together (22). Which of the two happens depends on what ran before on this decoder.
-    assert decoder.forwards - before in (1 + 19, 1 + 1 + 1 + 19), decoder.forwards - before
+    assert decoder.forwards - before == 1 + 19  # one prefill for all four, then 19 steps (one by one: 23)
+
+
+def test_the_batch_steps_in_one_preallocated_static_cache_written_in_place(tiny):
+    """No concatenation: every step writes one column of the same StaticCache buffers."""
+    from transformers import StaticCache
+
+    decoder = decoder_for(tiny, TINY)
+    prompt = list(range(300, 320))
+    stream = decoder.submit(prompt, 30, Sampling(), set())
+    seen = set()
+    for _ in stream.steps():
+        cache = decoder.batch.cache
+        if cache is not None:
+            assert isinstance(cache, StaticCache)
+            seen.add((cache.layers[0].keys.data_ptr(), cache.layers[0].keys.shape))
+    assert stream.ids[len(prompt):] == reference(tiny, TINY, prompt, 30, do_sample=False, eos=None)
+    assert len(seen) == 1 and next(iter(seen))[1][2] == len(prompt) + 29  # filled + most still to make
+
+
+def test_rows_with_different_limits_joining_and_leaving_equal_unbatched_greedy(tiny):
+    """A row that may still make more tokens than the batch has room for joins (the buffer is
+    rebuilt larger), a longer prompt joins a shorter batch, rows finish and one is stopped."""
+    decoder = decoder_for(tiny, TINY)
+    plan = [([15496], 6), ([40, 1842], 40), (list(range(300, 330)), 10), ([464, 3797, 3332], 25)]
+    expected = [reference(tiny, TINY, p, n, do_sample=False, eos=None) for p, n in plan]
+    streams, stopped = [], decoder.submit([464, 318], 40, Sampling(), set())
+    for p, n in plan:
+        streams.append(decoder.submit(p, n, Sampling(), set()))
+        while len(streams[-1].ids) < len(p) + 2 and streams[-1].stop_reason is None:
+            time.sleep(0.001)
+        if len(streams) == 2:
+            stopped.cancel()  # leaves the batch while the others run
+    got = [[s.id for s in st.steps()] for st in streams]
+    assert got == expected and decoder.largest_batch > 1
+    assert stopped.stop_reason == "stopped" and len(stopped.ids) < 2 + 40
+
+
+def test_only_full_attention_caches_stack():
+    """Sliding-window layers keep a rolling cache that cannot be padded: those models decode one
+    request at a time on their own cache."""
+    from transformers import GPT2Config, LlamaConfig, MistralConfig
+
+    from tutor.generation import _stackable
+
+    assert _stackable(GPT2Config(n_embd=32, n_layer=2, n_head=2))
+    assert _stackable(LlamaConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=2))
+    assert not _stackable(MistralConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64,
+                                        num_attention_heads=2, num_key_value_heads=1, sliding_window=8))
 
 
 # ---- what a learner can get wrong -----------------------------------------------------------------------
@@ -310,3 +369,42 @@ def test_smollm2_concurrent_learners_equal_generate(tutor):
     [t.start() for t in threads]
     [t.join(300) for t in threads]
     assert {p: r.data["ids"] for p, r in results.items()} == expected
+
+
+@pytest.mark.slow
+def test_smollm2_requests_arriving_together_share_one_prefill_and_equal_generate(tutor):
+    prompts = ["The capital of France is", "def fibonacci(n):", "Once upon a time, in a land far away, there"]
+    with tutor.model("smollm2-135m") as lm:
+        encoded = [lm.tokenizer.encode(p) for p in prompts]
+    expected = [reference(tutor, "smollm2-135m", ids, 16, do_sample=False, eos=None) for ids in encoded]
+    decoder = decoder_for(tutor, "smollm2-135m")
+    before = decoder.forwards
+    with tutor.model("smollm2-135m"):  # queued together while the model is held
+        streams = [decoder.submit(ids, 16, Sampling(), set()) for ids in encoded]
+    assert [[s.id for s in st.steps()] for st in streams] == expected
+    assert decoder.forwards - before == 1 + 15
+
+
+# ---- settings -------------------------------------------------------------------------------------------
+
+def test_torch_threads_setting_reaches_the_decoders_thread(tmp_path):
+    """TUTOR_TORCH_THREADS is set at startup; the decoder's thread (started later) computes with it."""
+    from pydantic import ValidationError
+
+    from tutor.settings import Settings
+
+    before = torch.get_num_threads()
+    try:
+        tutor = tiny_gpt2_tutor(tmp_path, torch_threads=before + 1)  # differs from torch's own choice
+        seen = []
+        with tutor.model(TINY) as lm:
+            hook = lm.model.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+        try:
+            assert not ask(tutor, f"/generate {TINY} --greedy --max-tokens 3 Hi").error
+        finally:
+            hook.remove()
+        assert seen and set(seen) == {before + 1}
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValidationError):
+        Settings(torch_threads=0)

@@ -20,7 +20,7 @@ from .files import read_upload, upload_path
 from .hub import ModelUnavailable
 from .jobs import Jobs
 from .models import (Cache, LoadedModel, LoadRequest, ModelSpec, _free_memory, describe, dtype_name, gib, model_bytes,
-                     pick_device, pick_dtype)
+                     pick_device, pick_dtype, set_torch_threads)
 from .plugins import Registry, build_registry
 from .reporting import working
 from .settings import Settings
@@ -53,6 +53,7 @@ class Tutor:
 
     def __init__(self, settings: Settings | None = None, registry: Registry | None = None):
         self.settings = settings or Settings()
+        set_torch_threads(self.settings.torch_threads)  # before any thread computes (models.py)
         self.registry = registry or build_registry(self.settings.plugins_dir,
                                                    _split(self.settings.plugins), settings=self.settings)
         self.jobs = Jobs(self.settings.home)  # background work, stored so a crash keeps it (tutor/jobs.py)

@@ -1,19 +1,17 @@
-"""The decoding loop behind every tool that generates: sampling controls and a batching decoder.
+"""The decoding loop behind every tool that generates: a batching decoder, and the prompt checks
+every generating tool makes. The sampling controls it applies are in tutor/sampling.py (and
+re-exported here).
 
-Sampling uses transformers' own logits processors, in the order `model.generate` applies them
-(repetition penalty, then temperature, top-k, top-p), so what a learner sees is what generate does.
-Each request samples with its own `torch.Generator`, so a seed reproduces a run no matter who
-else is generating at the same moment.
-
-The Decoder is the generation backend seam (docs/architecture.md, "Seams"). One
-Decoder per model runs a scheduler thread that steps all active requests together: a new
-request is prefilled alone (its first token comes out of that forward pass), then its KV cache
-is left-padded and stacked into the running batch; every later step is ONE batched forward
-for all requests. Each step holds the model's lock shared, as a reader (inference on the
-eval-mode model changes nothing on it): other readers (/lens, another model's decoder) run at
-the same moment, and only a request that holds the model exclusively (one that switches its
-attention or trains it) makes the streams wait, for one step. A stop or a finished request
-leaves at the next step.
+The Decoder is the generation backend seam (docs/architecture.md, "Seams"). One Decoder per
+model runs a scheduler thread that steps all active requests together: the requests that
+arrived since the last step are prefilled together in one left-padded forward (each one's first
+token comes out of it), then laid into the running batch's static KV cache (transformers'
+StaticCache: preallocated, written in place, never concatenated); every later step is ONE
+batched forward for all requests. Each step holds the model's lock shared, as a reader
+(inference on the eval-mode model changes nothing on it): other readers (/lens, another model's
+decoder) run at the same moment, and only a request that holds the model exclusively (one that
+switches its attention or trains it) makes the streams wait, for one step. A stop or a finished
+request leaves at the next step.
 
     stream = decoder_for(tutor, "smollm2-135m").submit(prompt_ids, 64, Sampling(), stop_ids={2})
     for step in stream.steps(cancel):   # Step(id, p, p_model, top) per new token
@@ -26,7 +24,6 @@ from __future__ import annotations
 import inspect
 import logging
 import queue
-import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,139 +31,10 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from .anatomy import context_limit
+from .sampling import Sampling, Step, choose, sampling_from_options  # noqa: F401 (tools import them from here)
 from .tools import ToolError, valid_unicode
 
 log = logging.getLogger("tutor.generation")
-TOP = 5  # alternatives kept per step
-
-
-# ---- sampling controls ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Sampling:
-    """How the next token is chosen from the model's logits.
-
-    greedy: always the most likely token (argmax); otherwise sample from softmax(processed logits).
-    temperature/top_k/top_p only apply when sampling; repetition_penalty applies in both modes,
-    as in `model.generate`.
-    """
-
-    greedy: bool = True
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    repetition_penalty: float = 1.0
-    seed: int | None = None
-
-    def processors(self):
-        """transformers' LogitsProcessorList for these settings (empty for plain greedy)."""
-        from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
-                                  TopKLogitsWarper, TopPLogitsWarper)
-
-        out = LogitsProcessorList()
-        if self.repetition_penalty != 1.0:
-            out.append(RepetitionPenaltyLogitsProcessor(self.repetition_penalty))
-        if not self.greedy:
-            if self.temperature != 1.0:
-                out.append(TemperatureLogitsWarper(self.temperature))
-            if self.top_k:
-                out.append(TopKLogitsWarper(self.top_k))
-            if self.top_p is not None and self.top_p < 1.0:
-                out.append(TopPLogitsWarper(self.top_p))
-        return out
-
-    def describe(self) -> str:
-        parts = ["greedy (always the most likely token)"] if self.greedy else [
-            f"sampling, temperature {self.temperature:g}"
-            + (f", top-k {self.top_k}" if self.top_k else "")
-            + (f", top-p {self.top_p:g}" if self.top_p is not None and self.top_p < 1 else "")
-            + f", seed {self.seed}"]
-        if self.repetition_penalty != 1.0:
-            parts.append(f"repetition penalty {self.repetition_penalty:g}")
-        return ", ".join(parts)
-
-
-MIN_TEMPERATURE = 1e-3  # below this, logits / T overflow float32 for typical logit gaps
-MIN_REPETITION_PENALTY = 1e-3  # the penalty divides a repeated token's positive logit: the same overflow
-
-
-def sampling_from_options(greedy: bool = False, temperature: float | None = None, top_k: int | None = None,
-                          top_p: float | None = None, repetition_penalty: float | None = None,
-                          seed: int | None = None, default_greedy: bool = False) -> tuple[Sampling, list[str]]:
-    """Check what a learner typed and turn it into Sampling, plus notes to show them.
-
-    Without --greedy the next token is drawn from the distribution (temperature 1, nothing cut:
-    the model's own probabilities) unless `default_greedy` and no sampling control was given.
-    Temperature 0 is the limit "always the most likely token", i.e. greedy: we say so and run
-    greedy. Everything else out of range is refused with what each control means.
-    """
-    notes: list[str] = []
-    if temperature is not None and temperature < 0:
-        raise ToolError(f"--temperature must be 0 or more, but got {temperature:g}. It divides the logits: "
-                        "below 1 sharpens the distribution, above 1 flattens it, and 0 means greedy "
-                        "(always the most likely token). Try --temperature 0.7.")
-    if temperature is not None and 0 < temperature < MIN_TEMPERATURE:  # logits / T would overflow to inf
-        raise ToolError(f"--temperature {temperature:g} is so close to 0 that dividing the logits by it "
-                        f"overflows. Use 0 for greedy (always the most likely token), or at least {MIN_TEMPERATURE:g}.")
-    if top_k is not None and top_k < 1:
-        raise ToolError(f"--top-k must be a whole number of at least 1 (keep the K most likely tokens), "
-                        f"but got {top_k}. --top-k 1 is greedy; try --top-k 50.")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ToolError(f"--top-p must be above 0 and at most 1 (keep the most likely tokens until their "
-                        f"probabilities add up to P), but got {top_p:g}. 1 keeps everything; try --top-p 0.9.")
-    if repetition_penalty is not None and repetition_penalty <= 0:
-        raise ToolError(f"--repetition-penalty must be above 0 (1 means no penalty; above 1 makes tokens "
-                        f"already in the text less likely), but got {repetition_penalty:g}. Try 1.2.")
-    if repetition_penalty is not None and repetition_penalty < MIN_REPETITION_PENALTY:
-        raise ToolError(f"--repetition-penalty {repetition_penalty:g} is so close to 0 that dividing the logits "
-                        f"by it overflows. Use at least {MIN_REPETITION_PENALTY:g} (1 means no penalty; above 1 "
-                        "makes tokens already in the text less likely); try 1.2.")
-    controls = any(v is not None for v in (temperature, top_k, top_p))
-    if greedy and controls:
-        raise ToolError("--greedy always takes the most likely token, so --temperature, --top-k and --top-p "
-                        "would have no effect. Use --greedy alone, or drop it to sample.")
-    if temperature == 0:
-        notes.append("Temperature 0 means always taking the most likely token: that is greedy decoding, "
-                     "so this ran greedy (top-k and top-p then change nothing).")
-        greedy = True
-    penalty = 1.0 if repetition_penalty is None else float(repetition_penalty)
-    if greedy or (default_greedy and not controls and seed is None):
-        return Sampling(greedy=True, repetition_penalty=penalty), notes
-    return Sampling(greedy=False, temperature=1.0 if temperature is None else float(temperature), top_k=top_k,
-                    top_p=top_p, repetition_penalty=penalty,
-                    seed=seed if seed is not None else random.randrange(2**31)), notes
-
-
-@dataclass
-class Step:
-    """One generated token: its id, its probability in the distribution it was drawn from (`p`),
-    its probability in the model's own softmax (`p_model`), and the top alternatives [(id, p)]."""
-
-    id: int
-    p: float
-    p_model: float
-    top: list[tuple[int, float]]
-
-
-def choose(logits, ids, sampling: Sampling, processors, generator) -> Step:
-    """Pick the next token from one row of logits (1, vocab), exactly as generate does.
-
-    `ids` (1, length) is the text so far (the repetition penalty reads it). generate computes
-    the last logits in float32, applies the processors, then argmax or multinomial(softmax).
-    """
-    import torch
-
-    raw = logits.float()
-    scores = processors(ids, raw) if len(processors) else raw
-    probs = torch.softmax(scores, dim=-1)
-    if sampling.greedy:
-        token = torch.argmax(scores, dim=-1)
-    else:
-        token = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
-    tok = int(token)
-    top_p, top_i = probs[0].topk(TOP)
-    p_model = torch.softmax(raw, dim=-1)[0, tok] if len(processors) else probs[0, tok]
-    return Step(tok, float(probs[0, tok]), float(p_model), [(int(i), float(p)) for i, p in zip(top_i, top_p)])
 
 
 # ---- the batching decoder -------------------------------------------------------------------------
@@ -222,16 +90,28 @@ class Stream:
 
 
 class _Batch:
-    """The running batch: rows (streams), their stacked KV cache (left-padded) and attention mask."""
+    """The running batch: rows (streams), their KV cache and attention mask.
+
+    For a model whose layers all attend to the whole past, the cache is a transformers StaticCache:
+    one preallocated (rows, kv heads, capacity, head dim) buffer per layer that each step writes
+    one column into, instead of concatenating (copying) the whole cache every step. Rows are
+    right-aligned (left-padded), so every row writes the same column; `capacity` is the filled
+    length plus the most tokens any row may still make, so a batch never outgrows its buffer
+    until the rows change (a request joins or leaves; then the buffer is rebuilt once).
+    """
 
     def __init__(self):
         self.rows: list[Stream] = []
-        self.cache = None  # a transformers DynamicCache, batch dimension = rows
-        self.mask = None  # (rows, cache length) 1 = real token, 0 = left padding
+        self.cache = None  # StaticCache (or the model's own cache, one row at a time, when it cannot stack)
+        self.mask = None  # (rows, filled length) 1 = real token, 0 = left padding
 
 
 class Decoder:
-    """Steps every active request of one model together, one batched forward per step."""
+    """Steps every active request of one model together, one batched forward per step.
+
+    `max_batch` caps the rows stepped together: every row adds its share to each step's time, so
+    the cap bounds how slow one learner's stream can get while the others queue for a free row.
+    """
 
     def __init__(self, tutor: Any, model_id: str, max_batch: int = 16):
         self.tutor, self.model_id, self.max_batch = tutor, model_id, max_batch
@@ -240,7 +120,8 @@ class Decoder:
         self._thread: threading.Thread | None = None
         self.forwards = 0  # batched forward passes run (tests and the benchmark read these)
         self.largest_batch = 0
-        self.stackable: bool | None = None  # can caches be stacked? (not for sliding-window caches)
+        self.stackable: bool | None = None  # can rows share a static cache? (not with sliding windows)
+        self.batch = _Batch()  # the running batch (the scheduler thread's; tests and benchmarks look)
 
     def submit(self, prompt_ids: list[int], max_new_tokens: int, sampling: Sampling,
                stop_ids: set[int] | frozenset[int], limit_reason: str = "max_tokens") -> Stream:
@@ -255,29 +136,39 @@ class Decoder:
         return stream
 
     def _run(self) -> None:
-        batch = _Batch()
+        batch = self.batch = _Batch()
         while True:
             with self._lock:
-                room = self.max_batch - len(batch.rows)
-                if not self.stackable:  # unknown until the first prefill; if not, one request at a time
-                    room = 0 if batch.rows else 1
-                new, self._inbox = self._inbox[:room], self._inbox[room:]
-                if not new and not batch.rows:
+                if not self._inbox and not batch.rows:
                     self._thread = None  # submit() starts a fresh thread for the next request
                     return
+            new = None
             try:
                 with self.tutor.model(self.model_id, shared=True) as lm:  # held, as a reader, for one step
-                    if new:  # (one at a time until the first prefill shows the cache can stack)
+                    if self.stackable is None:
+                        self.stackable = _stackable(lm.model.config)
+                    new = self._take(len(batch.rows))  # all that came while we waited for the model
+                    if new:  # prefilled together, in one forward
                         self._prefill(lm, batch, new)
-                    self._drop_finished(batch)
+                    self._drop_finished(lm, batch)
                     if batch.rows:
                         self._decode_step(lm, batch)
-                        self._drop_finished(batch)
+                        self._drop_finished(lm, batch)
             except BaseException as e:  # every waiting reader gets the error; the decoder carries on
                 log.exception("decoder for %s failed", self.model_id)
+                if new is None:  # the model itself failed (a load, out of memory): the queue hears it too
+                    new = self._take(0, everyone=True)
                 for stream in batch.rows + new:
                     stream._out.put(_Failed(e))
-                batch = _Batch()
+                batch = self.batch = _Batch()
+
+    def _take(self, running: int, everyone: bool = False) -> list[Stream]:
+        """The queued requests that fit in the batch (one at a time when caches cannot stack)."""
+        room = self.max_batch - running if self.stackable else (0 if running else 1)
+        with self._lock:
+            room = len(self._inbox) if everyone else room
+            new, self._inbox = self._inbox[:room], self._inbox[room:]
+        return new
 
     # -- requests join: one prefill for all that arrived together, left-padded to the longest --
     def _prefill(self, lm: Any, batch: _Batch, streams: list[Stream]) -> None:
@@ -301,29 +192,11 @@ class Decoder:
         self.forwards += 1
         for i, stream in enumerate(live):
             self._emit(lm, stream, logits[i:i + 1])
-        if self.stackable is None:
-            self.stackable = _stackable(cache)
-        self._join(batch, cache, mask, live)
-
-    def _join(self, batch: _Batch, cache: Any, mask: Any, streams: list[Stream]) -> None:
-        """Stack the new rows' cache under the batch's (finished rows leave at _drop_finished)."""
-        import torch
-        from torch.nn.functional import pad
-
-        if not batch.rows:
-            batch.rows, batch.cache, batch.mask = list(streams), cache, mask
+        if not self.stackable:  # alone in the batch, on the model's own cache
+            batch.rows, batch.cache, batch.mask = live, cache, mask
             return
-        old, new = _layers(batch.cache), _layers(cache)
-        length = max(batch.mask.shape[1], mask.shape[1])
-
-        def left(t, n):  # pad the sequence axis (-2 for K/V, -1 for the mask) on the left
-            return t if n == 0 else pad(t, (0, 0, n, 0)) if t.dim() == 4 else pad(t, (n, 0))
-
-        a, b = length - batch.mask.shape[1], length - mask.shape[1]
-        batch.cache = _cache([(torch.cat([left(ko, a), left(kn, b)]), torch.cat([left(vo, a), left(vn, b)]))
-                              for (ko, vo), (kn, vn) in zip(old, new)])
-        batch.mask = torch.cat([left(batch.mask, a), left(mask, b)])
-        batch.rows.extend(streams)
+        old = ([] if not batch.rows else [(batch.rows, _layers(batch.cache, batch.mask.shape[1]), batch.mask)])
+        _restack(lm.model.config, batch, old + [(live, _layers(cache, longest), mask)])
 
     # -- every row advances by one token in one forward pass --
     def _decode_step(self, lm: Any, batch: _Batch) -> None:
@@ -333,6 +206,7 @@ class Decoder:
         tokens = torch.tensor([[s.ids[-1]] for s in rows], device=lm.device)  # (B, 1) last token of each
         positions = torch.tensor([[len(s.ids) - 1] for s in rows], device=lm.device)  # real position, not padded
         batch.mask = torch.cat([batch.mask, torch.ones_like(tokens)], dim=1)  # (B, L+1)
+        # a StaticCache writes column L in place; the library pads the mask to its capacity with zeros
         logits, batch.cache = forward(lm.model, tokens, batch.mask, positions, batch.cache)
         self.forwards += 1
         self.largest_batch = max(self.largest_batch, len(rows))
@@ -361,7 +235,7 @@ class Decoder:
             stream.stop_reason = reason
             stream._out.put(_Done(reason))
 
-    def _drop_finished(self, batch: _Batch) -> None:
+    def _drop_finished(self, lm: Any, batch: _Batch) -> None:
         """Remove finished or cancelled rows, and the left padding no remaining row needs."""
         import torch
 
@@ -378,10 +252,35 @@ class Decoder:
         mask = batch.mask[keep]
         cut = int((mask.sum(dim=0) == 0).long().cumprod(dim=0).sum())  # leading all-padding columns
         index = torch.tensor(keep, device=mask.device)
-        batch.cache = _cache([(k.index_select(0, index)[:, :, cut:], v.index_select(0, index)[:, :, cut:])
-                              for k, v in _layers(batch.cache)])
-        batch.mask = mask[:, cut:]
-        batch.rows = [batch.rows[i] for i in keep]
+        kv = [(k.index_select(0, index)[:, :, cut:], v.index_select(0, index)[:, :, cut:])
+              for k, v in _layers(batch.cache, mask.shape[1])]
+        _restack(lm.model.config, batch, [([batch.rows[i] for i in keep], kv, mask[:, cut:])])
+
+
+def _restack(config: Any, batch: _Batch, parts: list[tuple[list[Stream], list[tuple[Any, Any]], Any]]) -> None:
+    """Lay the rows of `parts` (streams, (keys, values) per layer, mask) into one new StaticCache,
+    right-aligned at the longest part's length, with room for the most tokens any row may still make."""
+    import torch
+    from torch.nn.functional import pad
+    from transformers import StaticCache
+
+    rows = [s for streams, _, _ in parts for s in streams]
+    length = max(mask.shape[1] for _, _, mask in parts)
+    left = max(s.max_new_tokens - (len(s.ids) - len(s.prompt_ids)) for s in rows)
+    cache = StaticCache(config=config, max_cache_len=length + max(left, 1))
+    for i, layer in enumerate(cache.layers):
+        k0, v0 = parts[0][1][i]
+        layer.lazy_initialization(k0.new_empty((len(rows), k0.shape[1], 0, k0.shape[3])),
+                                  v0.new_empty((len(rows), v0.shape[1], 0, v0.shape[3])))
+        row = 0
+        for streams, kv, _ in parts:
+            k, v = kv[i]
+            layer.keys[row:row + len(streams), :, length - k.shape[2]:length] = k
+            layer.values[row:row + len(streams), :, length - v.shape[2]:length] = v
+            row += len(streams)
+        layer.cumulative_length.fill_(length)
+    batch.rows, batch.cache = rows, cache
+    batch.mask = torch.cat([pad(mask, (length - mask.shape[1], 0)) for _, _, mask in parts])
 
 
 def forward(model: Any, ids: Any, mask: Any, positions: Any = None, cache: Any = None) -> tuple[Any, Any]:
@@ -407,30 +306,30 @@ def _forward_params(model_class: type) -> tuple[str, bool]:
     return ("cache" if "cache" in params else "past_key_values"), "logits_to_keep" in params
 
 
-def _stackable(cache: Any) -> bool:
-    """Plain growing K/V per layer can be padded and stacked; sliding-window or recurrent cannot."""
-    from transformers.cache_utils import DynamicLayer
+def _stackable(config: Any) -> bool:
+    """Can rows share one static cache? Yes when every layer attends to the whole past (a
+    StaticLayer); a sliding-window or recurrent layer keeps a rolling state that cannot be padded."""
+    from transformers import StaticCache
+    from transformers.cache_utils import StaticLayer
 
-    layers = getattr(cache, "layers", None)
-    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+    try:
+        layers = StaticCache(config=config, max_cache_len=1).layers  # lazy: allocates nothing yet
+    except (ValueError, KeyError, TypeError):  # a layer type the static cache does not know
+        return False
+    return bool(layers) and all(type(layer) is StaticLayer for layer in layers)
 
 
-def _layers(cache: Any) -> list[tuple[Any, Any]]:
-    """(keys, values) per layer, each (batch, kv heads, length, head dim)."""
-    return [(layer.keys, layer.values) for layer in cache.layers]
-
-
-def _cache(kv: list[tuple[Any, Any]]) -> Any:
-    from transformers import DynamicCache
-
-    return DynamicCache(ddp_cache_data=kv)
+def _layers(cache: Any, length: int) -> list[tuple[Any, Any]]:
+    """(keys, values) per layer, each (batch, kv heads, length, head dim): the filled columns."""
+    return [(layer.keys[:, :, :length], layer.values[:, :, :length]) for layer in cache.layers]
 
 
 def decoder_for(tutor: Any, model_id: str) -> Decoder:
     """The one Decoder of a model, kept in the tutor's cache beside the model itself."""
     spec = tutor.registry.lookup("models", model_id)
     key = f"decoder:{spec.id if spec else model_id}"
-    return tutor.cache.get(key, lambda: Decoder(tutor, spec.id if spec else model_id))
+    return tutor.cache.get(key, lambda: Decoder(tutor, spec.id if spec else model_id,
+                                                tutor.settings.decoder_max_batch))
 
 
 # ---- prompts: what every generating tool checks before it runs ----------------------------------

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(200_000, description="longest message or text a tool accepts")
     max_upload_mb: float = Field(10.0, description="largest file a learner can upload")
     max_new_tokens: int = Field(512, description="most tokens one /generate may produce")
+    decoder_max_batch: int = Field(16, ge=1, description="most requests one model's decoder steps together; more "
+                                                         "wait for a free row (each row adds to every step's time)")
+    torch_threads: int | None = Field(None, ge=1, description="CPU threads per torch operation; default: torch's "
+                                      "choice (the cores). On a busy shared machine 1 can be several times faster")
     generation_url: str | None = Field(None, description="an OpenAI-compatible server (vLLM, SGLang, transformers "
                                        "serve) for /generate, e.g. http://127.0.0.1:8000/v1; unset: the local decoder")
     generation_model: str | None = Field(None, description="the model's name on that server; default: the first "
