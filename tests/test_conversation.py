@@ -109,6 +109,7 @@ def test_follow_ups_after_an_answer(ask):
     why = ask("why?")
     assert why.data["lesson"] == "arch-output" and why.data["step"] != first.data["step"]
     assert why.text.startswith("The reasoning, from the same lesson")
+    assert "**Quiz:**" not in why.text  # a reason is another explanation step, not a quiz
     shown = ask("show me")
     assert shown.data["command"].startswith("/") and not shown.error
     ask("what is weight tying?")

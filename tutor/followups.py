@@ -144,6 +144,8 @@ def _after_answer(text: str, session: "Session", mem: Memory) -> Again | list[Re
     if WHY.match(text):
         hits = [h for h in search.rank(f"why {question}", k=len(search.docs))
                 if h.doc.lesson == lesson_id and h.doc.step != step]
+        # a reason is explained, not quizzed: the lesson's text steps first, a quiz only if it has none
+        hits = [h for h in hits if h.doc.kind == "text"] or hits
         if not hits:
             return None
         reply = covered_reply(cur, hits, lead="The reasoning, from the same lesson:")
