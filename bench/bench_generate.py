@@ -98,20 +98,26 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def concurrent(tutor: Tutor, n: int) -> tuple[float, int]:
-    """Wall seconds and tokens made when n learners each run /generate at the same moment."""
+def at_once(tutor: Tutor, n: int, tag: str) -> tuple[float, list]:
+    """Wall seconds, and each learner's tool_run result, when n learners run /generate at the same moment."""
     results, barrier = [None] * n, threading.Barrier(n + 1)
 
     def learner(i: int) -> None:
         barrier.wait()
-        results[i] = tool_run(tutor, PROMPTS[i % len(PROMPTS)], f"bench-{n}-{i}")
+        results[i] = tool_run(tutor, PROMPTS[i % len(PROMPTS)], f"{tag}-{i}")
 
     threads = [threading.Thread(target=learner, args=(i,)) for i in range(n)]
     [t.start() for t in threads]
     barrier.wait()
     start = time.perf_counter()
     [t.join() for t in threads]
-    return time.perf_counter() - start, sum(r[2] for r in results)
+    return time.perf_counter() - start, results
+
+
+def concurrent(tutor: Tutor, n: int) -> tuple[float, int]:
+    """Wall seconds and tokens made when n learners each run /generate at the same moment."""
+    wall, results = at_once(tutor, n, f"bench-{n}")
+    return wall, sum(r[2] for r in results)
 
 
 def stream_during_lens(tutor: Tutor, new: int = 64) -> tuple[int, int, float]:
@@ -235,18 +241,8 @@ def versus_server(tutor: Tutor, rep: Report, n: int, device: str) -> None:
 
 def local_streams(tutor: Tutor, n: int) -> tuple[float, float]:
     """(aggregate tokens/s, median seconds to the first token) of n learners' /generate at once."""
-    results, barrier = [None] * n, threading.Barrier(n + 1)
-
-    def learner(i: int) -> None:
-        barrier.wait()
-        results[i] = tool_run(tutor, PROMPTS[i % len(PROMPTS)], f"serve-{i}")
-
-    threads = [threading.Thread(target=learner, args=(i,)) for i in range(n)]
-    [t.start() for t in threads]
-    barrier.wait()
-    start = time.perf_counter()
-    [t.join() for t in threads]
-    return sum(r[2] for r in results) / (time.perf_counter() - start), statistics.median(r[0] for r in results)
+    wall, results = at_once(tutor, n, "serve")
+    return sum(r[2] for r in results) / wall, statistics.median(r[0] for r in results)
 
 
 def served_once(url: str, n: int, new: int, tutor: Tutor | None = None) -> tuple[float, float]:
