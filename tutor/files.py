@@ -27,10 +27,10 @@ def upload_path(path_text: str, settings: Any, suffixes: tuple[str, ...] | None 
     """The checked path of an uploaded file of any kind (an image, a recording): from the same
     folders as `read_upload`, of one of `suffixes`, under the upload limit. `what` names the
     kind in messages, e.g. "an image"; without it the file is taken to be plain text."""
-    path = Path(path_text).expanduser()
-    try:
+    try:  # RuntimeError: "~name" for a user this machine does not have; ValueError: a NUL or a lone surrogate
+        path = Path(path_text).expanduser()
         resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte or a lone surrogate in the path
+    except (OSError, RuntimeError, ValueError):
         raise ToolError(f"No file at {path_text!r}. Upload {what or 'a plain-text file (.txt)'} in the page, "
                         "or give the path of one with --file.") from None
     roots = [Path(tempfile.gettempdir()), Path(settings.home), Path.cwd()]

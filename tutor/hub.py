@@ -26,9 +26,18 @@ class ModelUnavailable(ToolError):
     """A model that cannot be loaded here and now; the message names it and says why."""
 
 
+def _expanded(text: str) -> Path:
+    """`text` as a path with "~" expanded; as typed when it names a user this machine does not have
+    ("~0" raises RuntimeError in pathlib), so such a name is simply no folder."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        return Path(text)
+
+
 def local_folder(model_id: str) -> Path | None:
     """A folder written by save_pretrained (it has config.json), when model_id names one."""
-    path = Path(model_id).expanduser()
+    path = _expanded(model_id)
     return path.resolve() if (path / "config.json").is_file() else None
 
 
@@ -99,7 +108,7 @@ def load(repo: str, task: str, req: LoadRequest) -> tuple[Any, Any]:
 
 
 def unavailable_message(repo: str, reason: str | None, error: BaseException) -> str:
-    if local_folder(repo) is None and Path(repo).expanduser().is_dir():
+    if local_folder(repo) is None and _expanded(repo).is_dir():
         return f"{repo} is a folder but not a transformers model folder (no config.json)."
     if reason:
         return f"{repo} is not in the local Hugging Face cache, and {reason}."
