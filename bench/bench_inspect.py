@@ -7,8 +7,8 @@ same model on the same prompt through transformers, in the same process.
     python bench/bench_inspect.py --quick    # best of 5
 
 /lens's cost over a forward pass grows with the positions it charts and shrinks with the
-prompt's length, so a note gives the same ratio for an 8-token prompt too (no goal; never the
-headline figure).
+prompt's length, so notes give the ratio with half the chart (--positions 3) and for an 8-token
+prompt (no goal; never the headline figure, which is the default chart of six positions).
 
 Steps run interleaved, best of N, under the default allocator and the same torch threads
 (--threads, default 1: on a shared 2-core machine two OpenMP threads wait on each other).
@@ -79,13 +79,14 @@ def main() -> None:
         assert not reply.error, reply.text[:300]
         return reply
 
-    def lens_page(text: str = prompt) -> None:  # the tool, then its chart as the page gets it
-        messages = reply_messages(tool(f"/lens {MODEL} {text}"), figures)
+    def lens_page(text: str = prompt, flags: str = "") -> None:  # the tool, then its chart as the page gets it
+        messages = reply_messages(tool(f"/lens {MODEL} {flags}{text}"), figures)
         assert any("tutor-heatmap" in str(m["content"]) for m in messages)
 
     steps = {"plain forward": plain, "forward + hooks on every module": hooked,
              "/inspect --order": lambda: tool(f"/inspect {MODEL} --order {prompt}"),
              "/lens": lambda: tool(f"/lens {MODEL} {prompt}"), "/lens with figure": lens_page,
+             "/lens --positions 3 with figure": lambda: lens_page(flags="--positions 3 "),
              "short plain forward": lambda: plain(short_inputs), "short /lens with figure": lambda: lens_page(short)}
     for fn in steps.values():  # warm up: first calls pay for lazy imports and allocations
         fn()
@@ -96,6 +97,7 @@ def main() -> None:
     rep.note("plain forward", f"{base * 1e3:.1f} ms wall, {cpu_base * 1e3:.1f} ms CPU")
     rep.note("forward + hooks on every module", f"{best['forward + hooks on every module'] / base:.2f}x")
     rep.note("/lens without its figure", f"{best['/lens'] / base:.2f}x wall, {cpu['/lens'] / cpu_base:.2f}x CPU")
+    rep.note("/lens --positions 3 with figure (half the chart)", f"{best['/lens --positions 3 with figure'] / base:.2f}x wall")
     short = best["short /lens with figure"] / best["short plain forward"]
     short_cpu = cpu["short /lens with figure"] / cpu["short plain forward"]
     rep.note(f"/lens with figure vs a plain forward, {SHORT}-token prompt", f"{short:.2f}x wall, {short_cpu:.2f}x CPU")

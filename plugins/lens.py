@@ -17,12 +17,16 @@ from tutor.tokenizers import visible
 
 MAX_TOKENS = 512
 # The chart's positions: the last six, so a learner's usual short prompt is charted whole. Each
-# costs one unembedding per layer (for SmolLM2 31 x 576 x 49,152 multiply-adds, about 6.5 times
-# what its forward pass spends on one prompt token), so the chart, not the forward, sets /lens's
-# cost over a plain forward (P8, bench/bench_inspect.py: about 1.3x with two positions on a
-# 32-token prompt, 1.5x with three). Fewer would flatter that figure by showing less; --positions
-# asks for more or fewer.
+# costs one unembedding per layer (for SmolLM2 31 x 576 x 49,152 = 0.88 G multiply-adds, about 6.5
+# times what its forward pass spends on one prompt token), so the chart, not the forward, sets
+# /lens's cost over a plain forward (P8, bench/bench_inspect.py). On a 32-token prompt six columns
+# are 5.3 G multiply-adds against the forward's 4.3 G, so the lens does about twice the forward's
+# arithmetic; on this project's 2-core CPU that came to 1.6-1.7x, short of P8's 1.5x, which three
+# columns meet (the bench prints both). Fewer by default would flatter that figure by showing less;
+# --positions asks for more or fewer.
 GRID_POSITIONS = 6
+# rows of the unembedding per slice (unembed_cells): 2,048-4,096 were fastest for SmolLM2 on 2 CPU cores
+VOCAB_CHUNK = 4096
 
 
 def lens_parts(model: Any) -> tuple[Any, Any]:
@@ -56,49 +60,112 @@ def lens(ctx, model: Annotated[str, Arg("a causal LM, e.g. smollm2-135m", choice
                             f"(the prompt has {len(tokens)} tokens), but got {position}.")
         pos = position % len(tokens)
         last = max(0, len(tokens) - positions)
-        streams, logits, diff = _lens_logits(lm.model, inputs, norm, unembed, last, pos, ctx.cancel)
-        return _reply(lm, tokens, pos, streams, logits, last, top, diff)
+        streams, cells, col, diff = _lens_logits(lm.model, inputs, norm, unembed, last, pos, ctx.cancel)
+        return _reply(lm, tokens, pos, streams, lens_read(cells, col, top), last, top, diff)
 
 
 def _lens_logits(model: Any, inputs: dict, norm: Any, unembed: Any, last: int, pos: int, cancel: Any):
-    """One forward pass, then one batched unembedding of every layer's stream at the positions
-    shown (the grid's, and `pos` if it lies before them): logits (layers + 1, positions, vocab),
-    and how far the last layer's lens lies from the model's own logits at `pos`.
+    """One forward pass, then one unembedding of every layer's stream at the positions shown (the
+    grid's, and `pos` if it lies before them): the layer names, what `lens_read` needs, and how
+    far the last layer's lens lies from the model's own logits at `pos`.
 
     hidden_states[i] is the stream entering block i (0: the embeddings), so it is block i-1's
     output; the last entry is after the final norm, so the last block's raw output comes from
-    a hook on that block alone."""
+    a hook on that block alone.
+
+    The check reads the model's own logits at `pos` as its head makes them, lm_head(final hidden
+    state), with that state as one more row of the lens's unembedding: the forward itself
+    computes no logits, since at one position its head would read all of its weights (113 MB for
+    SmolLM2) for one row."""
     import torch
 
     blocks_name, blocks = blocks_of(model)
     final = f"{blocks_name}.{len(blocks) - 1}"
-    # the model's own logits at `pos` alone (the check below), not at every position
-    keep = {"logits_to_keep": torch.tensor([pos])} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    none = torch.zeros(0, dtype=torch.long)
+    keep = {"logits_to_keep": none} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     with recording(model, keep=(final,), only=(final,), cancel=cancel) as calls, torch.inference_mode():
         out = model(**inputs, output_hidden_states=True, **keep)
         hidden = [*out.hidden_states[:len(blocks)], calls[-1].output]  # each (1, T, d)
         names = ["embeddings", *(f"{blocks_name}.{i}" for i in range(len(blocks)))]
         columns = ([pos] if pos < last else []) + list(range(last, hidden[0].shape[1]))
-        stream = torch.stack([h[0, columns] for h in hidden])  # (layers + 1, positions, d)
-        logits = unembed(norm(stream)).float()  # (layers + 1, positions, vocab); a no-op cast on CPU
-        own = out.logits[0, -1 if keep else pos].float()
-        diff = (logits[-1, 0 if pos < last else pos - last] - own).abs().max().item()
-    return names, logits, diff
+        stream = norm(torch.stack([h[0, columns] for h in hidden]))  # (layers + 1, positions, d)
+        col = 0 if pos < last else pos - last
+        *cells, own = unembed_cells(stream, unembed, col, out.hidden_states[-1][0, pos])
+        diff = (cells[3][-1] - own).abs().max().item()
+    return names, cells, col, diff
 
 
-def lens_read(logits: Any, col: int, top: int) -> dict[str, Any]:
-    """What the reply shows, read from the lens logits (layers + 1, positions, vocab): every
-    cell's top-1 id and probability, and at column `col` each layer's `top` best tokens, where
-    the last layer's choice (the prediction) ranks and its probability.
+def unembed_cells(stream: Any, unembed: Any, col: int, extra: Any, chunk: int | None = None):
+    """The unembedding of every cell of `stream` (layers, positions, d), read as it is computed:
+    each cell's best logit, its token id and the logsumexp over the vocabulary, every layer's
+    full logits at column `col` (the one the table details), and the logits of `extra` (d,).
 
-    A probability is exp(logit - logsumexp): one pass over the logits, no softmax written out,
-    and the same numbers softmax gives (tests/test_inspect.py checks them against it)."""
+    The vocabulary goes through in slices of `chunk` rows of the unembedding: each slice's
+    maximum and sum of exponentials are taken while it is still in cache, and the whole
+    (layers, positions, vocab) logits are never written out (97 MB for SmolLM2 at 16
+    positions). On one CPU thread this pass took about a third less time than one unembedding
+    followed by a max and a logsumexp over its output (SmolLM2, six positions: 183 ms against
+    278 ms). The slices' logsumexps combine exactly:
+    lse = M + log sum_s exp(m_s - M) sum exp(logits_s - m_s), with m_s each slice's max and M theirs."""
+    import torch
+    import torch.nn.functional as F
+
+    layers, positions, width = stream.shape
+    cells = layers * positions
+    flat = torch.cat([stream.reshape(cells, width), extra[None]])
+    if isinstance(unembed, torch.nn.Linear):
+        weight, bias = unembed.weight, unembed.bias
+        vocab, chunk = weight.shape[0], chunk or VOCAB_CHUNK
+        part_of = lambda lo: F.linear(flat, weight[lo:lo + chunk], None if bias is None else bias[lo:lo + chunk])  # noqa: E731
+    else:  # some other head: one slice, the whole vocabulary
+        whole = unembed(flat)
+        vocab = chunk = whole.shape[-1]
+        part_of = lambda lo: whole  # noqa: E731
+    at_col = flat.new_empty((layers, vocab), dtype=torch.float32)
+    at_extra = flat.new_empty(vocab, dtype=torch.float32)
+    maxes, ids, sums = [], [], []
+    for lo in range(0, vocab, chunk):
+        rows = part_of(lo).float()  # a no-op cast on CPU
+        part = rows[:cells].view(layers, positions, -1)
+        at_col[:, lo:lo + part.shape[-1]] = part[:, col]
+        at_extra[lo:lo + part.shape[-1]] = rows[cells]
+        m = part.amax(-1)
+        maxes.append(m)
+        ids.append(_argmax(part) + lo)
+        # in place (the slice is not needed again); clamped so no exp lands among the subnormal
+        # floats, which the CPU computes many times slower (below e^-80 a term cannot move a sum
+        # that holds e^0 = 1 in float32, so the clamp changes no result)
+        sums.append(part.sub_(m[..., None]).clamp_(min=-80.0).exp_().sum(-1))
+    maxes_ = torch.stack(maxes)  # (slices, layers, positions)
+    best, which = maxes_.max(0)
+    top1 = torch.stack(ids).gather(0, which[None])[0]
+    lse = best + (torch.stack(sums) * (maxes_ - best).exp_()).sum(0).log_()
+    return best, top1, lse, at_col, at_extra
+
+
+def _argmax(part: Any) -> Any:
+    """Index of the maximum along the last axis (the first, on a tie, as torch documents too).
+    On the CPU through numpy: torch's CPU argmax (and max with indices) over one slice (31 layers x 6
+    positions x 4,096 logits) took 0.7-1.8 ms against numpy's 0.09 ms, one thread each."""
     import torch
 
+    if part.device.type != "cpu":
+        return part.argmax(-1)
+    return torch.from_numpy(part.numpy().argmax(-1))
+
+
+def lens_read(cells: tuple, col: int, top: int) -> dict[str, Any]:
+    """What the reply shows, read from `unembed_cells`: every cell's top-1 id and probability,
+    and at column `col` each layer's `top` best tokens, where the last layer's choice (the
+    prediction) ranks and its probability.
+
+    A probability is exp(logit - logsumexp): the same numbers softmax gives
+    (tests/test_inspect.py checks them against it)."""
+    import torch
+
+    best, ids, lse, chosen = cells
     with torch.inference_mode():
-        best, ids = logits.max(-1)  # (layers + 1, positions)
-        lse = best + (logits - best[..., None]).exp_().sum(-1).log_()  # logsumexp, reusing the max it needs
-        chosen, chosen_lse = logits[:, col].contiguous(), lse[:, col, None]  # (layers + 1, vocab), (layers + 1, 1)
+        chosen_lse = lse[:, col, None]  # (layers + 1, 1)
         top_logit, top_id = chosen.topk(top, -1)
         final_id = int(ids[-1, col])
         final_logit = chosen[:, final_id:final_id + 1]
@@ -108,10 +175,9 @@ def lens_read(logits: Any, col: int, top: int) -> dict[str, Any]:
                 "final_p": (final_logit - chosen_lse).exp()[:, 0].tolist()}
 
 
-def _reply(lm: Any, tokens: list[str], pos: int, names: list[str], logits: Any, last: int, top: int,
+def _reply(lm: Any, tokens: list[str], pos: int, names: list[str], read: dict, last: int, top: int,
            diff: float) -> Reply:
     early = pos < last  # then column 0 is pos, and the grid's columns follow
-    read = lens_read(logits, 0 if early else pos - last, top)
     distinct = sorted({i for row in read["top1"] + read["top_id"] for i in row})
     decode = dict(zip(distinct, lm.tokenizer.batch_decode([[i] for i in distinct]))).__getitem__  # one call
     grid = [[decode(i) for i in row[int(early):]] for row in read["top1"]]

@@ -430,11 +430,17 @@ def test_lens_every_layer_and_grid_cell_equals_the_norm_and_unembedding_of_that_
     assert data["layers"][-1]["top"][0]["id"] == int(out.logits[0, 0].argmax())
 
 
+@pytest.mark.parametrize("chunk", [None, 7])
 @pytest.mark.parametrize("model", ["tiny-gpt2", "tiny-llama"])
-def test_lens_probabilities_equal_softmax_of_each_layers_logits(ask, tiny, model):
+def test_lens_probabilities_equal_softmax_of_each_layers_logits(ask, tiny, model, chunk, monkeypatch):
     """lens_read's exp(logit - logsumexp) gives, cell by cell, what softmax over that layer's
     full logits gives: each top-k probability, the prediction's rank and probability, and every
-    chart cell (--positions widens the chart)."""
+    chart cell (--positions widens the chart). With slices of 7 rows (not a divisor of the
+    vocabulary) the per-slice maxima and sums combine to the same numbers."""
+    import tutor.builtin.lens
+
+    if chunk:
+        monkeypatch.setattr(tutor.builtin.lens, "VOCAB_CHUNK", chunk)
     prompt = "one two three four five six seven"
     data = ask(f"/lens {model} --top 4 --positions 5 {prompt}").data
     with tiny.model(model) as lm, torch.no_grad():
