@@ -102,23 +102,11 @@ def plain_count(texts, how):
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.text(st.sampled_from("ab1 .'\n\t\u00a0\u2003é😀s"), max_size=60), max_size=5),
-       st.integers(2, 5), st.sampled_from(["gpt2", "whitespace", "none"]))
-def test_counting_in_pieces_finds_the_same_words(texts, cores, how):
-    # the pieces counted in threads, cut inside texts where a word ends, give the words of the whole
-    pieces = bpe._pieces(texts, how, cores, piece=3)
-    assert "".join(s for piece in pieces for s in piece) == "".join(texts)  # in order, nothing lost
-    counted = Counter()
-    for piece in pieces:
-        counted.update(bpe._count(piece, how))
-    assert counted == plain_count(texts, how)
-
-
-def test_a_big_corpus_is_counted_in_threads_with_the_same_words():
-    text = bpe.python_docs_text(1_000_000)
-    for texts in ([text], text.split("\n\n")):  # one long text (an upload) is cut too
-        assert len(bpe._pieces(texts, "gpt2", 4)) >= 3
-        for how in ("gpt2", "whitespace"):
-            assert bpe.count_words(texts, how, "char") == plain_count(texts, how)
+       st.sampled_from(["gpt2", "whitespace", "none"]))
+def test_counted_words_are_the_pre_tokenized_words_of_every_text(texts, how):
+    assert bpe.count_words(texts, how, "char") == plain_count(texts, how)
+    assert bpe.count_words(texts, how, "byte") == Counter(
+        {bpe.to_symbols(w, "byte"): n for w, n in plain_count(texts, how).items()})
 
 
 def test_ties_go_to_the_smaller_pair_of_ids_as_in_tokenizers():
