@@ -21,9 +21,9 @@ MAX_TOKENS = 512
 # times what its forward pass spends on one prompt token), so the chart, not the forward, sets
 # /lens's cost over a plain forward (P8, bench/bench_inspect.py). On a 32-token prompt six columns
 # are 5.3 G multiply-adds against the forward's 4.3 G, so the lens does about twice the forward's
-# arithmetic; on this project's 2-core CPU that came to 1.6-1.7x, short of P8's 1.5x, which three
-# columns meet (the bench prints both). Fewer by default would flatter that figure by showing less;
-# --positions asks for more or fewer.
+# arithmetic; on this project's 2-core CPU runs gave 1.43x-1.83x, at the edge of P8's 1.5x, and
+# three columns 1.19x-1.53x (the bench prints both). Fewer by default would flatter that figure by
+# showing less; --positions asks for more or fewer.
 GRID_POSITIONS = 6
 # rows of the unembedding per slice (unembed_cells): 2,048-4,096 were fastest for SmolLM2 on 2 CPU cores
 VOCAB_CHUNK = 4096
