@@ -230,20 +230,32 @@ def test_requests_that_arrive_together_share_one_prefill_and_equal_unbatched_gre
 
 
 def test_the_batch_steps_in_one_preallocated_static_cache_written_in_place(tiny):
-    """No concatenation: every step writes one column of the same StaticCache buffers."""
+    """No concatenation: while two rows run, every step writes one column of the same
+    StaticCache buffers. A row alone keeps the model's own cache, as generate does (a static
+    cache would attend over its whole padded capacity each step)."""
     from transformers import StaticCache
 
     decoder = decoder_for(tiny, TINY)
-    prompt = list(range(300, 320))
-    stream = decoder.submit(prompt, 30, Sampling(), set())
+    prompts = [list(range(300, 320)), list(range(400, 420))]
+    with tiny.model(TINY):  # held: both requests queue, and join in one prefill
+        streams = [decoder.submit(p, 30, Sampling(), set()) for p in prompts]
     seen = set()
-    for _ in stream.steps():
+    for _ in streams[0].steps():
         cache = decoder.batch.cache
-        if cache is not None:
+        if cache is not None and len(decoder.batch.rows) == 2:
             assert isinstance(cache, StaticCache)
             seen.add((cache.layers[0].keys.data_ptr(), cache.layers[0].keys.shape))
-    assert stream.ids[len(prompt):] == reference(tiny, TINY, prompt, 30, do_sample=False, eos=None)
-    assert len(seen) == 1 and next(iter(seen))[1][2] == len(prompt) + 29  # filled + most still to make
+    list(streams[1].steps())
+    for stream, prompt in zip(streams, prompts):
+        assert stream.ids[len(prompt):] == reference(tiny, TINY, prompt, 30, do_sample=False, eos=None)
+    assert len(seen) == 1 and next(iter(seen))[1][2] == len(prompts[0]) + 29  # filled + most still to make
+
+    alone, kinds = decoder.submit(prompts[0], 12, Sampling(), set()), set()
+    for _ in alone.steps():
+        if decoder.batch.cache is not None:
+            kinds.add(type(decoder.batch.cache).__name__)
+    assert kinds == {"DynamicCache"}
+    assert alone.ids[len(prompts[0]):] == reference(tiny, TINY, prompts[0], 12, do_sample=False, eos=None)
 
 
 def test_rows_with_different_limits_joining_and_leaving_equal_unbatched_greedy(tiny):
