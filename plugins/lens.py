@@ -90,17 +90,17 @@ def _lens_logits(model: Any, inputs: dict, norm: Any, unembed: Any, last: int, p
         columns = ([pos] if pos < last else []) + list(range(last, hidden[0].shape[1]))
         stream = norm(torch.stack([h[0, columns] for h in hidden]))  # (layers + 1, positions, d)
         col = 0 if pos < last else pos - last
-        *cells, own = unembed_cells(stream, unembed, col, out.hidden_states[-1][0, pos])
-        diff = (cells[3][-1] - own).abs().max().item()
-    return names, cells, col, diff
+        best, top1, lse, at_col, own = unembed_cells(stream, unembed, col, out.hidden_states[-1][0, pos])
+        diff = (at_col[-1] - own).abs().max().item()
+    return names, (best, top1, lse, at_col), col, diff
 
 
-def unembed_cells(stream: Any, unembed: Any, col: int, extra: Any, chunk: int | None = None):
+def unembed_cells(stream: Any, unembed: Any, col: int, extra: Any):
     """The unembedding of every cell of `stream` (layers, positions, d), read as it is computed:
     each cell's best logit, its token id and the logsumexp over the vocabulary, every layer's
     full logits at column `col` (the one the table details), and the logits of `extra` (d,).
 
-    The vocabulary goes through in slices of `chunk` rows of the unembedding: each slice's
+    The vocabulary goes through in slices of VOCAB_CHUNK rows of the unembedding: each slice's
     maximum and sum of exponentials are taken while it is still in cache, and the whole
     (layers, positions, vocab) logits are never written out (97 MB for SmolLM2 at 16
     positions). On one CPU thread this pass took about a third less time than one unembedding
@@ -115,7 +115,7 @@ def unembed_cells(stream: Any, unembed: Any, col: int, extra: Any, chunk: int | 
     flat = torch.cat([stream.reshape(cells, width), extra[None]])
     if isinstance(unembed, torch.nn.Linear):
         weight, bias = unembed.weight, unembed.bias
-        vocab, chunk = weight.shape[0], chunk or VOCAB_CHUNK
+        vocab, chunk = weight.shape[0], VOCAB_CHUNK
         part_of = lambda lo: F.linear(flat, weight[lo:lo + chunk], None if bias is None else bias[lo:lo + chunk])  # noqa: E731
     else:  # some other head: one slice, the whole vocabulary
         whole = unembed(flat)
