@@ -97,14 +97,15 @@ def to_symbols(word: str, level: Level) -> str:
     >>> to_symbols(" café", "char")
     ' café'
     """
-    return "".join(BYTE_CHAR[b] for b in word.encode("utf-8")) if level == "byte" else word
+    # latin-1 turns each byte b into chr(b), which translate maps at C speed (2x the join)
+    return word.encode("utf-8").decode("latin-1").translate(BYTE_CHAR) if level == "byte" else word
 
 
 def count_words(texts: Iterable[str], how: PreTokenize = "gpt2", level: Level = "byte") -> Counter:
     """Pre-tokenize every text and count each distinct word once: BPE works on (word, count).
 
-    >>> count_words(["the cat the"], "gpt2", "char")
-    Counter({'the': 1, ' cat': 1, ' the': 1})
+    >>> count_words(["a cat saw a cat"], "gpt2", "char")
+    Counter({' cat': 2, 'a': 1, ' a': 1, ' saw': 1})
 
     In one thread. Threads were slower here, not faster: every match needs Python's lock back to
     become a string, so two threads mostly wait on each other (on 2 cores, 5 MB took 1.51 s in two
@@ -116,13 +117,55 @@ def count_words(texts: Iterable[str], how: PreTokenize = "gpt2", level: Level = 
     return Counter({to_symbols(w, "byte"): n for w, n in words.items()})
 
 
+# Counting words by matching the pattern over the whole text spends most of its time making a
+# string of every match. Text repeats itself, so it is cut where no word can cross, each distinct
+# piece is matched once, and its words count as often as the piece occurs: on 5 MB of English,
+# 81,636 distinct pieces hold a fifth of the text and 300,000 of its 1,160,000 words.
+#
+# Where to cut. A space is never inside a Whitespace word. For GPT-2, a space followed by a
+# non-space always starts a word (" cat", " 42", " ("), and the pattern never looks back past it,
+# so the words of " cat..." are the same alone as in the text.
+_CUT = regex.compile(r" (?=\S)")
+_NOT_CUT = regex.compile(r"\s|\Z")  # a piece after a space str.split cut at, but GPT-2 does not
+
+
 def _count(texts: list[str], how: PreTokenize) -> Counter:
     if how == "none":
         return Counter(t for t in texts if t)
-    pattern = _GPT2 if how == "gpt2" else _WHITESPACE
+    if how == "whitespace":
+        return _words_of(Counter(itertools.chain.from_iterable(t.split(" ") for t in texts)), _WHITESPACE, " ")
+    # str.split(" ") is 7x faster than a regex split, and exact unless a space is followed by
+    # whitespace ("a  b", "a \n"): then the texts are cut again with the pattern that says where
+    firsts, rest = _pieces(texts, lambda t, most=-1: t.split(" ", most))
+    if any(_NOT_CUT.match(piece) for piece in rest):
+        firsts, rest = _pieces(texts, lambda t, most=0: _CUT.split(t, most, concurrent=True))
+    words: Counter = Counter()
+    for piece, n in firsts.items():  # one per text; they may start with whitespace, so one at a time
+        for w in _GPT2.findall(piece, concurrent=True):
+            words[w] += n
+    words.update(_words_of(rest, _GPT2, " ", prefix=" "))  # the space each was cut after begins a word
+    return words
+
+
+def _pieces(texts: list[str], split) -> tuple[Counter, Counter]:
+    """Each text's first piece (no space before it), and all the others (each cut after a space)."""
+    firsts = Counter(split(t, 1)[0] for t in texts)
+    return firsts, Counter(itertools.chain.from_iterable(split(t) for t in texts)) - firsts
+
+
+def _words_of(pieces: Mapping[str, int], pattern: regex.Pattern, sep: str, prefix: str = "") -> Counter:
+    """The words of each piece, counted as often as the piece occurs. Pieces occurring equally
+    often are matched together, joined by `sep` (a cut itself), in one call per count."""
+    by_count: dict[int, list[str]] = defaultdict(list)
+    for piece, n in pieces.items():
+        by_count[n].append(piece)
     # concurrent=True: `regex` lets go of Python's lock while it matches, so the server's other
     # threads (other learners) keep running during a long upload's pre-tokenization
-    return Counter(itertools.chain.from_iterable(pattern.findall(t, concurrent=True) for t in texts))
+    words: Counter = Counter()
+    for n, group in by_count.items():
+        found = Counter(pattern.findall(prefix + sep.join(group), concurrent=True))
+        words.update({w: c * n for w, c in found.items()} if n > 1 else found)
+    return words
 
 
 def alphabet_for(words: Iterable[str], level: Level) -> list[str]:
