@@ -14,6 +14,7 @@ from ..context import Tutor
 from .api import api_endpoints, ask_route
 from .learners import signed_learner
 from .palette import palette
+from .sessions import install as lazy_sessions
 from .panels import models_markdown, outline_panel, plugins_markdown
 from .turns import Turns
 from .uploads import accepted_suffixes
@@ -69,6 +70,7 @@ class ChatParts:
 def build_app(tutor: Tutor | None = None) -> gr.Blocks:
     tutor = tutor or Tutor()
     turns = Turns(tutor)
+    lazy_sessions()  # a new Gradio session (each sessionless API call) no longer builds 191 configs
     with gr.Blocks(title="tutor — how language models work") as app:
         # Three columns that wrap on a narrow screen: lessons, chat, tools. Plain columns (not
         # gr.Sidebar, which is fixed to the viewport) so the page also embeds well in a course page.
@@ -177,6 +179,11 @@ def mount(fastapi_app: Any, path: str = "/tutor", tutor: Tutor | None = None, *,
     # Each running or waiting turn holds one of Gradio's worker threads.
     lanes = s.lane_quick + s.lane_model + s.lane_long + 3 * s.lane_queue
     blocks.queue(default_concurrency_limit=None, max_size=lanes + 64)
+    # After every event Gradio summarises up to 10,000 past events in a pandas DataFrame, for its
+    # monitoring page, which is off here (enable_monitoring=False below): 5 ms of CPU per event at
+    # first, 19 ms after 10,000 events. This makes it wait for as many events as it can count.
+    if hasattr(blocks._queue, "ANAYLTICS_CACHE_FREQUENCY"):  # sic: Gradio's spelling
+        blocks._queue.ANAYLTICS_CACHE_FREQUENCY = 2**62
     blocks.max_threads = lanes + 40
     blocks.state_session_capacity = s.web_state_sessions  # Gradio's per-tab state, oldest dropped first
     return gr.mount_gradio_app(
