@@ -102,3 +102,13 @@ def test_sessionless_gradio_calls_build_neither_configs_nor_the_event_summary(tu
             assert reply["error"] is False and reply["data"]["counts"] == {"gpt2": 2}
     assert builds == [0, 0, 0]  # a session per call, none of which built a config
     assert summaries == []  # Gradio's monitoring summary is off with its page
+
+
+def test_events_of_one_session_can_read_its_configs_at_once(page):
+    from concurrent.futures import ThreadPoolExecutor
+    eager, lazy = eager_and_lazy(page)
+    keys = list(eager.config_values) * 8
+    with ThreadPoolExecutor(8) as pool:  # each config asked for by 8 threads, none built yet
+        got = list(pool.map(lambda k: lazy.config_values[k], keys))
+    assert got == [eager.config_values[k] for k in keys]
+    assert dict.__len__(lazy.config_values) == len(eager.config_values)

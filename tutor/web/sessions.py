@@ -15,6 +15,7 @@ compares both over the whole page); only the work moves to the rare reader.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Iterable
 
 from gradio import state_holder
@@ -33,13 +34,16 @@ class LazyConfigs(dict):
         super().__init__()
         self._build = build
         self._pending = dict.fromkeys(keys)  # a dict, not a set: it keeps the page's order
+        self._lock = threading.Lock()
 
     def __missing__(self, key: int) -> dict:
-        if key not in self._pending:
-            raise KeyError(key)
-        del self._pending[key]
-        value = self[key] = self._build(key)
-        return value
+        with self._lock:  # two events of one session may read the same config at once
+            if super().__contains__(key):
+                return super().__getitem__(key)
+            if key not in self._pending:
+                raise KeyError(key)
+            value = self[key] = self._build(key)
+            return value
 
     def __setitem__(self, key: int, value: dict) -> None:
         self._pending.pop(key, None)  # set by Gradio (a component updated): nothing left to build
