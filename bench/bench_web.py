@@ -13,6 +13,7 @@ Starts `tutor serve` as its own process on a free 127.0.0.1 port and drives it f
   * the old figure, labelled as such: 50 gradio_client threads firing /ask back to back vs 1, and
     the server's memory with them connected (full mode only);
   * a chat round trip vs the same turn as a direct chat.respond call;
+  * a new Gradio session over the page, Gradio's own vs tutor/web/sessions.py's;
   * the page's first load: HTML and config (time and bytes), the number of Gradio components,
     and a new gradio_client session's first round trip vs a warm one (`--first-load`: only these).
 Figures are ratios from this one run; absolute times depend on the machine's load, which is
@@ -317,6 +318,29 @@ def direct_turn(env: dict, web_p50: float) -> None:
           f"(+{(web_p50 - d50) * 1e3:.1f} ms)")
 
 
+def session_cost() -> None:
+    """What a new Gradio session over this page costs: Gradio's own SessionState, building every
+    component's config, vs tutor/web/sessions.py's, building each when read (after direct_turn,
+    whose environment it shares)."""
+    from gradio.state_holder import SessionState
+    from timing import interleaved
+
+    from tutor.context import Tutor
+    from tutor.settings import Settings
+    from tutor.web import build_app, sessions
+    page = build_app(Tutor(Settings(offline="yes")))
+
+    def gradios() -> None:
+        sessions.uninstall()
+        try:
+            SessionState(page)
+        finally:
+            sessions.install()
+    lazy, eager = interleaved(lambda: SessionState(page), gradios, 20)
+    print(f"a new Gradio session over the page's {len(page.blocks)} blocks: {lazy * 1e3:.2f} ms vs Gradio's own "
+          f"{eager * 1e3:.1f} ms -> {eager / lazy:.0f}x cheaper (best of 20, interleaved)")
+
+
 def main() -> None:
     args = arguments(__doc__, **{"--first-load": {"action": "store_true", "help": "only the page's first load"}}
                      ).parse_args()
@@ -345,6 +369,7 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=20)
     direct_turn(env, pct(levels[("json", 1)].latencies, 50))
+    session_cost()
 
 
 if __name__ == "__main__":
