@@ -48,11 +48,12 @@ def count(ctx, tokenizer: Annotated[str | None, Arg("tokenizer name; all of them
         rows.append([tok.name, spec.family if spec else "hub", f"{n:,}", f"{len(text) / max(n, 1):.2f}", used])
     if not counts:
         raise ToolError("No tokenizer could be loaded: " + "; ".join(failed))
-    lines = [f"**{len(text):,} characters** ({len(text.encode('utf-8')):,} bytes)."]
     if len(counts) == 1:
         (name, n), = counts.items()
         lines = [f"**{n:,} token{'' if n == 1 else 's'}** with `{name}` for {len(text):,} characters "
                  f"({len(text) / max(n, 1):.2f} characters per token)."]
+    else:
+        lines = [f"**{len(text):,} characters** ({len(text.encode('utf-8')):,} bytes)."]
     for name, w in windows.items() if len(counts) == 1 else ():  # with several, the table says it
         over = " — too long: the model cannot see it all at once" if w["fraction"] > 1 else ""
         lines.append(f"{w['family']} (`{name}`): {counts[name]:,} of its {w['window']:,}-token context "

@@ -3,6 +3,8 @@
 from typing import Annotated, Literal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tutor import Arg, Reply, Text, Tool, ToolError
 from tutor.commands import help_text, parse
@@ -129,3 +131,35 @@ def test_nan_and_inf_are_refused_for_every_float(value):
     with pytest.raises(ToolError, match=r"--temperature must be a finite number, but got"):
         p(f"/demo --temperature {value} hi")
     assert p("/demo --temperature 5 hi")["temperature"] == 5.0
+
+
+def _rest_by_copies(line: str, start: int) -> str:
+    """The rest of the line as the parser read it before it matched in place (slices and strips)."""
+    import shlex
+
+    rest = line[start:]
+    stripped = rest.strip()
+    if stripped[:1] in "'\"" and stripped[-1:] == stripped[:1] and len(stripped) > 1:
+        try:
+            words = shlex.split(stripped)
+        except ValueError:
+            return rest
+        if len(words) == 1:
+            return words[0]
+    return rest
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["/demo", "/", " /", "\n/ ", "/DEMO"]),
+       st.text(alphabet=st.sampled_from(" \t\n\x1c\u00a0\u3000'\"\\/aZé"), max_size=12))
+def test_matching_in_place_reads_a_line_as_slicing_did(head, tail):
+    """The tool name and the rest of the line are matched in place so a 1 MB text is not copied
+    for each look (P1); they must read every line exactly as the split-and-strip code did,
+    whitespace of every kind (str.isspace and re's \\s agree on all of Unicode) and quotes included."""
+    from tutor.commands import _rest, command_name
+
+    line = head + tail
+    stripped = line.strip()
+    assert command_name(line) == (stripped[1:].split(maxsplit=1) or [""])[0].lower()
+    for start in range(len(line) + 1):
+        assert _rest(line, start) == _rest_by_copies(line, start)

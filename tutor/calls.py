@@ -31,10 +31,8 @@ def guarded(replies: Iterator[Reply], message: str) -> Iterator[Reply]:
 def run_command(text: str, session: Session, cancel: threading.Event | None = None) -> Iterator[Reply]:
     """The replies to one `/name args` line (`/help [NAME]` lists the tools or one tool's parameters)."""
     tutor = session.tutor
-    line = text.strip()
-    name = line[1:].split(maxsplit=1)[0].lower() if len(line) > 1 else ""
-    if name == "help":
-        arg = line[1:].split(maxsplit=1)[1:]
+    if commands.command_name(text) == "help":
+        arg = text.strip()[1:].split(maxsplit=1)[1:]
         tools = tutor.registry.tools
         yield Reply(text=commands.help_text(tools, arg[0].strip() if arg else None),
                     data={"tools": sorted(tools)} if not arg else {"tool": arg[0].strip()})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
@@ -78,14 +79,26 @@ class Names(Protocol):
     def accepts(self, kind: str, word: str) -> bool: ...  # e.g. a hub id is a model nobody listed
 
 
+# The tool name right after the slash, and a quote opening the rest: matched in place, since the
+# rest can be a 1 MB text, which every slice, split or strip would copy (P1, bench/bench_tokenize.py).
+_WORD = re.compile(r"\S*")
+_QUOTE_FIRST = re.compile(r"\s*['\"]")
+_NAME = re.compile(r"\s*/\s*(\S*)")
+
+
+def command_name(text: str) -> str:
+    """The tool name a `/name args` line starts with, lower-cased ('' when there is none)."""
+    m = _NAME.match(text)
+    return m.group(1).lower() if m else ""
+
+
 def parse(line: str, tools: dict[str, Tool], registry: Names, max_chars: int) -> ToolCall:
     """Parse one command line against the tools' schemas and the registry's names."""
     if len(line) > max_chars:
         raise ToolError(f"That input has {len(line):,} characters; the limit is {max_chars:,}. "
                         "Send a shorter text, or raise TUTOR_MAX_INPUT_CHARS.")
     start = line.index("/") + 1
-    rest = line[start:]
-    typed = rest.split(maxsplit=1)[0] if rest[:1].strip() else ""
+    typed = _WORD.match(line, start).group()  # matched in place: a slice of a 1 MB text would copy it
     name = typed.lower()  # tool names are case-insensitive: /COUNT is /count
     if not name:
         raise ToolError("A command starts with / and a tool name, e.g. /help.")
@@ -159,8 +172,10 @@ def _bind(tool: Tool, line: str, offset: int, registry: Names) -> dict[str, Any]
 
 def _rest(line: str, start: int) -> str:
     rest = line[start:]
+    if not _QUOTE_FIRST.match(line, start):  # the usual case: no quotes, no stripped copy of the text
+        return rest
     stripped = rest.strip()
-    if stripped[:1] in "'\"" and stripped[-1:] == stripped[:1] and len(stripped) > 1:
+    if stripped[-1:] == stripped[:1] and len(stripped) > 1:
         try:
             words = shlex.split(stripped)
         except ValueError:

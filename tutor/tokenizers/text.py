@@ -106,7 +106,8 @@ def clean_text(text: str, limit: int) -> tuple[str, list[str]]:
                         "text, or raise TUTOR_MAX_INPUT_CHARS.")
     notes = []
     try:
-        text.encode("utf-8")
+        if not text.isascii():  # isascii is O(1) on CPython; ASCII holds no surrogate
+            text.encode("utf-8")
     except UnicodeEncodeError:
         fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")  # joins valid pairs
         bad = sum(1 for c in fixed if c == "\ufffd") - text.count("\ufffd")
